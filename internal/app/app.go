@@ -1,0 +1,84 @@
+// Package app is the composition root: it builds the Redis connection, the
+// stores, the tools and the MCP server from one Config, and serves them.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcp-redis/mcp-redis/internal/config"
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/rdb"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
+	"github.com/mcp-redis/mcp-redis/tools"
+)
+
+// Version is the server's version, stamped at build time with
+// -ldflags "-X github.com/mcp-redis/mcp-redis/internal/app.Version=…".
+var Version = "dev"
+
+// Instructions tell a model what the server is for.
+const Instructions = "mcp-redis gives agents typed, validated, audited Redis primitives for coordinating work: " +
+	"append-only streams (audit trail, context-window deltas, feedback, workflow events) with pub/sub notices, " +
+	"and the current context of each workflow. Pass log_id/event_id on writes to make retries safe."
+
+// App is one running server.
+type App struct {
+	Config config.Config
+	Conn   *rdb.Conn
+	Tools  []mcpkit.Tool
+	MCP    *server.MCPServer
+	Log    *slog.Logger
+}
+
+// New builds the server from cfg. It does not wait for Redis: calls made
+// while Redis is down get tool errors, and succeed once it is back.
+func New(cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	conn, err := rdb.Open(cfg.Redis, log)
+	if err != nil {
+		return nil, err
+	}
+	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
+	store := stream.NewStore(conn.Client, keys, func(s string) int64 { return cfg.Streams.Get(s).MaxLen }, cfg.Idempotency.TTL)
+	deps := &tools.Deps{Streams: store, MaxEntryBytes: cfg.Limits.MaxEntryBytes}
+
+	opts := []server.ServerOption{
+		server.WithToolCapabilities(false),
+		server.WithInstructions(Instructions),
+	}
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		opts = append(opts, server.WithLogger(log))
+	}
+	s := server.NewMCPServer("mcp-redis", Version, opts...)
+	var obs mcpkit.Observer
+	if cfg.Audit.ToolCalls {
+		obs = tools.CallAuditor(deps, cfg.Redis.Timeout, log)
+	}
+	all := tools.All(deps)
+	for _, t := range all {
+		s.AddTool(t.Def, t.Handler(obs, cfg.Redis.Timeout, log))
+	}
+	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log}, nil
+}
+
+// ServeStdio serves MCP over in/out (a host's pipe) until in ends or ctx
+// is cancelled. out carries JSON-RPC only.
+func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	s := server.NewStdioServer(a.MCP)
+	s.SetErrorLogger(slog.NewLogLogger(a.Log.Handler(), slog.LevelError))
+	if err := s.Listen(ctx, in, out); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("serve stdio: %w", err)
+	}
+	return nil
+}
+
+// Close releases Redis.
+func (a *App) Close() error { return a.Conn.Close() }

@@ -1,0 +1,294 @@
+// Package config loads the server's one typed configuration: defaults <
+// config.yaml < MCP_REDIS_* environment < command-line flags. Viper lives
+// only here.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+)
+
+// EnvPrefix is the prefix of every environment variable the server reads:
+// redis.url is MCP_REDIS_REDIS_URL.
+const EnvPrefix = "MCP_REDIS"
+
+// Config is the whole configuration of one server.
+type Config struct {
+	Redis       Redis       `mapstructure:"redis"`
+	Streams     Streams     `mapstructure:"streams"`
+	Limits      Limits      `mapstructure:"limits"`
+	Audit       Audit       `mapstructure:"audit"`
+	Idempotency Idempotency `mapstructure:"idempotency"`
+	Log         Log         `mapstructure:"log"`
+	Transport   string      `mapstructure:"transport"`
+}
+
+// Redis says where Redis is and how long to wait for it.
+type Redis struct {
+	URL     string        `mapstructure:"url"`
+	Prefix  string        `mapstructure:"prefix"`
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Streams holds the retention of each stream.
+type Streams struct {
+	AuditLog      Stream `mapstructure:"audit_log_stream"`
+	CCWJUpdate    Stream `mapstructure:"ccwj_update_stream"`
+	UserFeedback  Stream `mapstructure:"user_feedback"`
+	WorkflowEvent Stream `mapstructure:"workflow_events"`
+}
+
+// Get returns the settings of a stream by its name (keyspace.AuditLog, …).
+func (s Streams) Get(name string) Stream {
+	switch name {
+	case keyspace.AuditLog:
+		return s.AuditLog
+	case keyspace.CCWJUpdate:
+		return s.CCWJUpdate
+	case keyspace.UserFeedback:
+		return s.UserFeedback
+	case keyspace.WorkflowEvent:
+		return s.WorkflowEvent
+	}
+	return Stream{}
+}
+
+// Stream is the retention of one stream: XADD … MAXLEN ~ MaxLen.
+type Stream struct {
+	MaxLen int64 `mapstructure:"maxlen"`
+}
+
+// Limits bound what one call may write.
+type Limits struct {
+	MaxEntryBytes int `mapstructure:"max_entry_bytes"`
+}
+
+// Audit controls the server's own record of every tool call.
+type Audit struct {
+	ToolCalls bool `mapstructure:"tool_calls"`
+}
+
+// Idempotency controls how long a caller-supplied log_id/event_id is
+// remembered for retries.
+type Idempotency struct {
+	TTL time.Duration `mapstructure:"ttl"`
+}
+
+// Log controls the server's own log on stderr.
+type Log struct {
+	Level string `mapstructure:"level"`
+}
+
+// Embedded is the redis.url value that runs an in-process Redis.
+const Embedded = "embedded"
+
+// Defaults is the configuration when nothing is set.
+func Defaults() Config {
+	s := Stream{MaxLen: 100000}
+	return Config{
+		Redis:       Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second},
+		Streams:     Streams{AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
+		Limits:      Limits{MaxEntryBytes: 64 << 10},
+		Audit:       Audit{ToolCalls: true},
+		Idempotency: Idempotency{TTL: 24 * time.Hour},
+		Log:         Log{Level: "info"},
+		Transport:   "stdio",
+	}
+}
+
+// defaultsMap flattens Defaults into viper keys; it is also the list of
+// every known key.
+func defaultsMap() map[string]any {
+	d := Defaults()
+	m := map[string]any{
+		"redis.url":              d.Redis.URL,
+		"redis.prefix":           d.Redis.Prefix,
+		"redis.timeout":          d.Redis.Timeout,
+		"limits.max_entry_bytes": d.Limits.MaxEntryBytes,
+		"audit.tool_calls":       d.Audit.ToolCalls,
+		"idempotency.ttl":        d.Idempotency.TTL,
+		"log.level":              d.Log.Level,
+		"transport":              d.Transport,
+	}
+	for _, name := range keyspace.Streams {
+		m["streams."+name+".maxlen"] = d.Streams.Get(name).MaxLen
+	}
+	return m
+}
+
+// Flags are the command-line flags that override configuration keys, by
+// flag name → key.
+var Flags = map[string]string{
+	"redis-url": "redis.url",
+	"prefix":    "redis.prefix",
+	"transport": "transport",
+	"log-level": "log.level",
+}
+
+// AddFlags declares --config and the override flags on fs.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "config file (default ./config.yaml when present)")
+	fs.String("redis-url", "", `Redis URL: "embedded", redis://, rediss://, unix://, redis+sentinel://, redis+cluster:// (key redis.url)`)
+	fs.String("prefix", "", `prefix of every key and channel (key redis.prefix, default "mcp:")`)
+	fs.String("transport", "", `transport to serve: stdio (key transport, default stdio)`)
+	fs.String("log-level", "", "log level on stderr: debug, info, warn, error (key log.level)")
+}
+
+// Load reads the configuration. flags may be nil (no flags). Every problem
+// found is reported in one error.
+func Load(flags *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	for k, val := range defaultsMap() {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// A plain REDIS_URL is honoured when MCP_REDIS_REDIS_URL is unset.
+	if _, ok := os.LookupEnv(EnvPrefix + "_REDIS_URL"); !ok {
+		if _, ok := os.LookupEnv("REDIS_URL"); ok {
+			_ = v.BindEnv("redis.url", "REDIS_URL")
+		}
+	}
+
+	path, explicit := "", false
+	if flags != nil {
+		if f := flags.Lookup("config"); f != nil && f.Changed {
+			path, explicit = f.Value.String(), true
+		}
+		for name, key := range Flags {
+			if f := flags.Lookup(name); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+	if !explicit {
+		path = "config.yaml"
+	}
+	var problems []error
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		if explicit || !errors.Is(err, fs.ErrNotExist) {
+			return Config{}, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+
+	known := defaultsMap()
+	for _, k := range v.AllKeys() {
+		if _, ok := known[k]; !ok {
+			problems = append(problems, fmt.Errorf("%s: unknown key", k))
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		problems = append(problems, err)
+	}
+	problems = append(problems, c.problems()...)
+	if len(problems) > 0 {
+		return Config{}, &InvalidError{Problems: problems}
+	}
+	return c, nil
+}
+
+// InvalidError lists every problem of a configuration.
+type InvalidError struct {
+	Problems []error
+}
+
+func (e *InvalidError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = "  - " + p.Error()
+	}
+	slices.Sort(lines)
+	return "invalid configuration:\n" + strings.Join(lines, "\n")
+}
+
+// Validate reports every problem of c at once, or nil.
+func (c Config) Validate() error {
+	if p := c.problems(); len(p) > 0 {
+		return &InvalidError{Problems: p}
+	}
+	return nil
+}
+
+func (c Config) problems() []error {
+	var p []error
+	add := func(key, format string, a ...any) {
+		p = append(p, fmt.Errorf("%s: "+format, append([]any{key}, a...)...))
+	}
+	if err := ValidateURL(c.Redis.URL); err != nil {
+		add("redis.url", "%v", err)
+	}
+	if err := keyspace.ValidatePrefix(c.Redis.Prefix); err != nil {
+		add("redis.prefix", "%v", err)
+	}
+	if c.Redis.Timeout < 10*time.Millisecond || c.Redis.Timeout > time.Minute {
+		add("redis.timeout", "%v is out of range (10ms to 1m)", c.Redis.Timeout)
+	}
+	for _, name := range keyspace.Streams {
+		if n := c.Streams.Get(name).MaxLen; n < 1 {
+			add("streams."+name+".maxlen", "%d must be at least 1", n)
+		}
+	}
+	if n := c.Limits.MaxEntryBytes; n < 1024 || n > 16<<20 {
+		add("limits.max_entry_bytes", "%d is out of range (1024 to 16777216)", n)
+	}
+	if c.Idempotency.TTL < time.Second {
+		add("idempotency.ttl", "%v must be at least 1s", c.Idempotency.TTL)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Transport != "stdio" {
+		add("transport", "%q is not supported; this build serves stdio", c.Transport)
+	}
+	return p
+}
+
+// URL schemes accepted by redis.url besides the word "embedded".
+var schemes = []string{"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+
+// ValidateURL checks the form of a redis.url value without connecting.
+func ValidateURL(s string) error {
+	if s == Embedded {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL: %v", redactURLError(err))
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return fmt.Errorf("scheme %q is not one of embedded, %s", u.Scheme, strings.Join(schemes, ", "))
+	}
+	if u.Scheme == "unix" && u.Path == "" {
+		return fmt.Errorf("unix URL needs a socket path (unix:///run/redis.sock)")
+	}
+	if u.Scheme != "unix" && u.Host == "" {
+		return fmt.Errorf("needs a host (redis://127.0.0.1:6379)")
+	}
+	return nil
+}
+
+// redactURLError keeps a password in a malformed URL out of messages.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,317 @@
+package mcpkit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/invopop/jsonschema"
+
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+)
+
+// MaxDepth is how deeply an object or array argument may nest.
+const MaxDepth = 16
+
+// Patterns with a sentence for the model, so an error says what is wrong
+// rather than quoting a regular expression. Tags refer to them by value.
+const (
+	// PatternName: not blank, no control characters (ids, names).
+	PatternName = `^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$`
+	// PatternText: free text; tab, newline and carriage return allowed.
+	PatternText = `^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$`
+)
+
+var patternReasons = map[string]string{
+	PatternName: "must not be blank or contain control characters (tab, newline, NUL, …)",
+	PatternText: "must not contain control characters other than tab and newline",
+}
+
+// decoder validates raw arguments against a tool's input schema.
+type decoder struct {
+	schema   *jsonschema.Schema
+	names    []string // property names in schema order
+	patterns map[string]*regexp.Regexp
+}
+
+func newDecoder(s *jsonschema.Schema) *decoder {
+	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}}
+	for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
+		d.names = append(d.names, pair.Key)
+		if p := pair.Value.Pattern; p != "" {
+			d.patterns[p] = regexp.MustCompile(p)
+		}
+	}
+	return d
+}
+
+// problems collects every argument error of one call.
+type problems []*fault.Error
+
+func (p *problems) add(field, format string, a ...any) {
+	*p = append(*p, fault.Invalidf(field, format, a...))
+}
+
+func (p problems) err() error {
+	switch len(p) {
+	case 0:
+		return nil
+	case 1:
+		return p[0]
+	}
+	msgs := make([]string, len(p))
+	for i, e := range p {
+		msgs[i] = e.Error()
+	}
+	return &fault.Error{Code: fault.Invalid, Message: strings.Join(msgs, "; ")}
+}
+
+// Decode validates raw arguments against the schema and decodes them into
+// target. Every problem found is reported in one error naming the fields.
+func (d *decoder) Decode(raw []byte, target any) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = []byte("{}")
+	}
+	args, order, err := splitObject(raw)
+	if err != nil {
+		return err
+	}
+	var p problems
+	var unknown []string
+	for _, name := range order {
+		if !slices.Contains(d.names, name) {
+			unknown = append(unknown, fmt.Sprintf("%q", clip(name)))
+		}
+	}
+	if len(unknown) > 0 {
+		p.add("arguments", "unknown argument %s; valid arguments are: %s", strings.Join(unknown, ", "), strings.Join(d.names, ", "))
+	}
+	for _, name := range d.schema.Required {
+		if _, ok := args[name]; !ok {
+			p.add(name, "is required")
+		}
+	}
+	for _, name := range d.names {
+		raw, ok := args[name]
+		if !ok {
+			continue
+		}
+		prop, _ := d.schema.Properties.Get(name)
+		d.check(&p, name, prop, raw)
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, target); err != nil {
+		return fault.Invalidf("arguments", "%v", err)
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// splitObject reads a JSON object into its members, rejecting anything
+// else and duplicate names.
+func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
+	if raw[0] != '{' {
+		return nil, nil, fault.Invalidf("arguments", "must be a JSON object of named arguments")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
+	}
+	args := map[string]json.RawMessage{}
+	var order []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
+		}
+		name := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, fault.Invalidf(clip(name), "not valid JSON: %v", err)
+		}
+		if _, dup := args[name]; dup {
+			return nil, nil, fault.Invalidf(clip(name), "is given more than once")
+		}
+		args[name] = v
+		order = append(order, name)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, nil, fault.Invalidf("arguments", "unexpected data after the arguments object")
+	}
+	return args, order, nil
+}
+
+// jsonType names the JSON type of a raw value.
+func jsonType(raw json.RawMessage) string {
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func (d *decoder) check(p *problems, name string, s *jsonschema.Schema, raw json.RawMessage) {
+	got := jsonType(raw)
+	want := s.Type
+	switch {
+	case want == "":
+	case want == "integer" && got == "number":
+	case want != got:
+		article := "a"
+		if want == "integer" || want == "object" || want == "array" {
+			article = "an"
+		}
+		p.add(name, "must be %s %s, not %s", article, want, describe(got, raw))
+		return
+	}
+	switch got {
+	case "string":
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			p.add(name, "is not a valid JSON string")
+			return
+		}
+		d.checkString(p, name, s, v)
+	case "number":
+		checkNumber(p, name, s, raw)
+	case "object", "array":
+		if depth(raw) > MaxDepth {
+			p.add(name, "nests deeper than %d levels", MaxDepth)
+		}
+	}
+}
+
+func describe(got string, raw json.RawMessage) string {
+	if got == "null" {
+		return "null (omit an optional argument instead)"
+	}
+	if len(raw) > 32 {
+		return got
+	}
+	return got + " " + string(raw)
+}
+
+func (d *decoder) checkString(p *problems, name string, s *jsonschema.Schema, v string) {
+	if s.MinLength != nil && uint64(len(v)) < *s.MinLength {
+		if *s.MinLength == 1 {
+			p.add(name, "must not be empty")
+		} else {
+			p.add(name, "is %d bytes; at least %d required", len(v), *s.MinLength)
+		}
+		return
+	}
+	// Lengths are enforced in bytes, the stricter measure; descriptions say so.
+	if s.MaxLength != nil && uint64(len(v)) > *s.MaxLength {
+		p.add(name, "is %d bytes; at most %d allowed", len(v), *s.MaxLength)
+		return
+	}
+	if s.Pattern != "" && !d.patterns[s.Pattern].MatchString(v) {
+		if reason, ok := patternReasons[s.Pattern]; ok {
+			p.add(name, "%s", reason)
+		} else {
+			p.add(name, "must match %s", s.Pattern)
+		}
+		return
+	}
+	if len(s.Enum) > 0 && !slices.Contains(s.Enum, any(v)) {
+		opts := make([]string, len(s.Enum))
+		for i, e := range s.Enum {
+			opts[i] = fmt.Sprint(e)
+		}
+		p.add(name, "%q is not one of %s", clip(v), strings.Join(opts, ", "))
+		return
+	}
+	if s.Format == "date-time" {
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			p.add(name, "%q is not an RFC 3339 timestamp (e.g. 2026-01-02T15:04:05.000Z)", clip(v))
+		}
+	}
+}
+
+func checkNumber(p *problems, name string, s *jsonschema.Schema, raw json.RawMessage) {
+	n, ok := new(big.Float).SetPrec(200).SetString(string(raw))
+	if !ok {
+		p.add(name, "is not a number")
+		return
+	}
+	if s.Type == "integer" {
+		if bytes.ContainsAny(raw, ".eE") {
+			p.add(name, "must be a whole number, not %s", clip(string(raw)))
+			return
+		}
+	}
+	if s.Minimum != "" {
+		if lim, _ := new(big.Float).SetPrec(200).SetString(string(s.Minimum)); lim != nil && n.Cmp(lim) < 0 {
+			p.add(name, "%s is below the minimum %s", clip(string(raw)), s.Minimum)
+			return
+		}
+	}
+	if s.Maximum != "" {
+		if lim, _ := new(big.Float).SetPrec(200).SetString(string(s.Maximum)); lim != nil && n.Cmp(lim) > 0 {
+			p.add(name, "%s is above the maximum %s", clip(string(raw)), s.Maximum)
+			return
+		}
+	}
+	if s.Type == "integer" && !n.IsInt() {
+		p.add(name, "must be a whole number")
+		return
+	}
+	if s.Type == "integer" {
+		if i, _ := n.Int(nil); !i.IsInt64() {
+			p.add(name, "%s is out of range", clip(string(raw)))
+		}
+	}
+}
+
+// depth returns how deeply a JSON value nests: 0 for a scalar, 1 for {}.
+func depth(raw []byte) int {
+	deepest, cur, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			cur++
+			deepest = max(deepest, cur)
+		case c == '}' || c == ']':
+			cur--
+		}
+	}
+	return deepest
+}

@@ -1,0 +1,171 @@
+package mcpkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+)
+
+// Hints are a tool's behaviour annotations. Every field is always stated:
+// mcp-go would otherwise advertise a tool as destructive and open-world.
+type Hints struct {
+	ReadOnly, Destructive, Idempotent, OpenWorld bool
+}
+
+// Spec describes one tool: its name, what it tells the model, and its
+// handler over typed input and output.
+type Spec[In, Out any] struct {
+	Name        string
+	Title       string
+	Description string
+	Hints       Hints
+	Handle      func(ctx context.Context, in *In) (*Out, error)
+}
+
+// Tool is a tool ready to register: its definition with raw schemas, and a
+// call that decodes, validates and runs it.
+type Tool struct {
+	Def mcp.Tool
+	// Call runs the tool on raw JSON arguments.
+	Call func(ctx context.Context, args []byte) (any, error)
+}
+
+// Name returns the tool's name.
+func (t Tool) Name() string { return t.Def.Name }
+
+// New builds a Tool from a Spec; it panics on a schema the adapter cannot
+// serve, which is a programming error caught by the first test.
+func New[In, Out any](spec Spec[In, Out]) Tool {
+	in := Reflect(reflect.TypeFor[In]())
+	out := Reflect(reflect.TypeFor[Out]())
+	if in.Type != "object" || out.Type != "object" {
+		panic("mcpkit: " + spec.Name + ": input and output must be structs")
+	}
+	def := mcp.NewToolWithRawSchema(spec.Name, spec.Description, Marshal(in))
+	def.RawOutputSchema = Marshal(out)
+	h := spec.Hints
+	def.Annotations = mcp.ToolAnnotation{
+		Title:           spec.Title,
+		ReadOnlyHint:    mcp.ToBoolPtr(h.ReadOnly),
+		DestructiveHint: mcp.ToBoolPtr(h.Destructive),
+		IdempotentHint:  mcp.ToBoolPtr(h.Idempotent),
+		OpenWorldHint:   mcp.ToBoolPtr(h.OpenWorld),
+	}
+	dec := newDecoder(in)
+	return Tool{
+		Def: def,
+		Call: func(ctx context.Context, args []byte) (any, error) {
+			var v In
+			if err := dec.Decode(args, &v); err != nil {
+				return nil, err
+			}
+			if c, ok := any(&v).(interface{ Check() error }); ok {
+				if err := c.Check(); err != nil {
+					return nil, err
+				}
+			}
+			return spec.Handle(ctx, &v)
+		},
+	}
+}
+
+// Call is what an Observer learns of one finished tool call.
+type Call struct {
+	Tool      string
+	Args      []byte
+	Duration  time.Duration
+	Err       error // nil on success
+	Result    any   // the structured result on success
+	SessionID string
+}
+
+// Observer is told of every finished call, e.g. to audit it.
+type Observer func(ctx context.Context, c Call)
+
+// Handler returns the mcp-go handler of t: it runs the call, recovers a
+// panic, tells obs (when not nil), and maps the outcome to a result. A
+// fault.Invalid, Conflict, NotFound or Unavailable error becomes a tool
+// error the model can act on; anything else is "internal error (ref …)"
+// with the detail logged.
+//
+// The call runs under a deadline of timeout, so a Redis that does not
+// answer gives a tool error in time, never a hang.
+func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
+		args := []byte(req.Params.RawArguments)
+		if len(args) == 0 && req.Params.Arguments != nil {
+			args, _ = json.Marshal(req.Params.Arguments)
+		}
+		start := time.Now()
+		var out any
+		var err error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+				}
+			}()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			out, err = t.Call(cctx, args)
+		}()
+		if obs != nil {
+			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Result: out}
+			if s := server.ClientSessionFromContext(ctx); s != nil {
+				c.SessionID = s.SessionID()
+			}
+			obs(ctx, c)
+		}
+		if err != nil {
+			return ErrorResult(err, t.Def.Name, log), nil
+		}
+		text, mErr := json.Marshal(out)
+		if mErr != nil {
+			return ErrorResult(fmt.Errorf("marshal result: %w", mErr), t.Def.Name, log), nil
+		}
+		return mcp.NewToolResultStructured(json.RawMessage(text), string(text)), nil
+	}
+}
+
+// ErrorResult turns err into the tool error a model sees.
+func ErrorResult(err error, tool string, log *slog.Logger) *mcp.CallToolResult {
+	return mcp.NewToolResultError(Message(err, tool, log))
+}
+
+// Message is the sentence a model sees for err.
+func Message(err error, tool string, log *slog.Logger) string {
+	e, ok := fault.As(err)
+	if !ok {
+		e = &fault.Error{Code: fault.Internal, Err: err}
+	}
+	switch e.Code {
+	case fault.Invalid:
+		return "invalid arguments: " + e.Error() + ". Fix the arguments and call " + tool + " again."
+	case fault.Conflict:
+		return "conflict: " + e.Error()
+	case fault.NotFound:
+		return "not found: " + e.Error()
+	case fault.Unavailable:
+		return e.Error() + ". Nothing is known to be written; retry later (a write retried with the same log_id/event_id is applied at most once)."
+	}
+	ref := newRef()
+	log.Error("tool call failed", "tool", tool, "ref", ref, "err", err)
+	return "internal error (ref " + ref + "); the server log has the details"
+}
+
+func newRef() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

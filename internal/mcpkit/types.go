@@ -1,0 +1,35 @@
+package mcpkit
+
+import "github.com/invopop/jsonschema"
+
+// MaxNameBytes bounds every id and name argument.
+const MaxNameBytes = 256
+
+// Name is an id or a name (module, workflow_id, log_id, …): 1 to 256
+// bytes, not blank, no control characters.
+type Name string
+
+// JSONSchema states Name's rules, which Decode enforces.
+func (Name) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", MinLength: uptr(1), MaxLength: uptr(MaxNameBytes), Pattern: PatternName}
+}
+
+// Text is free text (rationale, feedback, details): not empty, tab and
+// newline allowed, no other control characters. Its size is bounded by the
+// entry limit.
+type Text string
+
+// JSONSchema states Text's rules, which Decode enforces.
+func (Text) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", MinLength: uptr(1), Pattern: PatternText}
+}
+
+// Timestamp is an RFC 3339 date-time.
+type Timestamp string
+
+// JSONSchema states Timestamp's rules, which Decode enforces.
+func (Timestamp) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", Format: "date-time", MaxLength: uptr(64)}
+}
+
+func uptr(n uint64) *uint64 { return &n }

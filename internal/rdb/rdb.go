@@ -1,0 +1,152 @@
+// Package rdb opens the Redis connection the server uses: a go-redis
+// UniversalClient built from a URL, or an in-process Redis for the
+// zero-setup default.
+package rdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcp-redis/mcp-redis/internal/config"
+)
+
+// Conn is an open connection to Redis.
+type Conn struct {
+	Client redis.UniversalClient
+	// Embedded is the in-process Redis when redis.url is "embedded".
+	Embedded *miniredis.Miniredis
+}
+
+// Close closes the client and stops the embedded Redis, if any.
+func (c *Conn) Close() error {
+	err := c.Client.Close()
+	if c.Embedded != nil {
+		c.Embedded.Close()
+	}
+	return err
+}
+
+// Open connects to the Redis named by cfg.URL. It does not wait for Redis to
+// answer: a server whose Redis is down starts, answers every call with a
+// tool error, and recovers when Redis returns.
+func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
+	if cfg.URL == config.Embedded {
+		m := miniredis.NewMiniRedis()
+		// TTLs follow the wall clock, so locks and rate windows expire.
+		m.ClockTTL(true)
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		log.Warn("redis.url is \"embedded\": serving from an in-process Redis; nothing is persisted and all data is lost when the server exits",
+			"addr", m.Addr())
+		opts := &redis.UniversalOptions{Addrs: []string{m.Addr()}}
+		tune(opts, cfg.Timeout)
+		return &Conn{Client: redis.NewUniversalClient(opts), Embedded: m}, nil
+	}
+	opts, err := ParseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	tune(opts, cfg.Timeout)
+	return &Conn{Client: redis.NewUniversalClient(opts)}, nil
+}
+
+// tune applies the server's timeout policy. Every command is bounded by
+// timeout, context deadlines become socket deadlines, and no command is
+// retried by the client library: a retried XADD whose first reply was lost
+// would append twice (idempotent retries are the caller's, by log_id).
+func tune(o *redis.UniversalOptions, timeout time.Duration) {
+	o.DialTimeout = timeout
+	o.ReadTimeout = timeout
+	o.WriteTimeout = timeout
+	o.PoolTimeout = timeout
+	o.ContextTimeoutEnabled = true
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	if o.ClientName == "" {
+		o.ClientName = "mcp-redis"
+	}
+}
+
+// ParseURL turns a redis.url into client options. Accepted forms:
+//
+//	redis://[user:pass@]host:port[/db][?options]   single node
+//	rediss://…                                     single node over TLS
+//	unix:///path/to/redis.sock[?db=N]              Unix socket
+//	redis+sentinel://[user:pass@]host:port[,host:port…]?master_name=NAME[&…]
+//	redis+cluster://[user:pass@]host:port[,host:port…][?…]
+//
+// The rediss+sentinel and rediss+cluster forms use TLS. Options are
+// go-redis URL options (dial_timeout, pool_size, …); an unknown one is an
+// error. For Sentinel the URL's user and password are the Sentinel's, and
+// the master's are given as ?username=&password=.
+func ParseURL(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("redis.url: not a URL")
+	}
+	scheme, mode, _ := strings.Cut(u.Scheme, "+")
+	switch mode {
+	case "":
+		o, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		return &redis.UniversalOptions{
+			Addrs: []string{o.Addr}, Username: o.Username, Password: o.Password,
+			DB: o.DB, TLSConfig: o.TLSConfig, ClientName: o.ClientName,
+			PoolSize: o.PoolSize, MinIdleConns: o.MinIdleConns, Protocol: o.Protocol,
+		}, nil
+	case "sentinel", "cluster":
+	default:
+		return nil, fmt.Errorf("redis.url: unknown scheme %q", u.Scheme)
+	}
+	// Hosts may be listed comma-separated; go-redis takes extra ones as addr=.
+	hosts := strings.Split(u.Host, ",")
+	u.Scheme, u.Host = scheme, hosts[0]
+	q := u.Query()
+	for _, h := range hosts[1:] {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return nil, fmt.Errorf("redis.url: host %q: %v", h, err)
+		}
+		q.Add("addr", h)
+	}
+	u.RawQuery = q.Encode()
+	if mode == "sentinel" {
+		o, err := redis.ParseFailoverURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		if o.MasterName == "" {
+			return nil, errors.New("redis.url: a sentinel URL needs ?master_name=")
+		}
+		return &redis.UniversalOptions{
+			Addrs: o.SentinelAddrs, MasterName: o.MasterName,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig,
+			ClientName: o.ClientName, PoolSize: o.PoolSize, Protocol: o.Protocol,
+		}, nil
+	}
+	o, err := redis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	return &redis.UniversalOptions{
+		Addrs: o.Addrs, IsClusterMode: true, Username: o.Username, Password: o.Password,
+		TLSConfig: o.TLSConfig, ClientName: o.ClientName, PoolSize: o.PoolSize, Protocol: o.Protocol,
+	}, nil
+}
+
+// Ping asks Redis for PONG within the client's timeout.
+func Ping(ctx context.Context, c redis.UniversalClient) error {
+	return c.Ping(ctx).Err()
+}

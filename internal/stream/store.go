@@ -1,0 +1,318 @@
+// Package stream appends entries to the server's Redis streams, at most once
+// per caller-supplied id, announces them on pub/sub, keeps the materialised
+// workflow context, and reads entries back.
+package stream
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/rdb"
+)
+
+//go:embed append.lua
+var appendSrc string
+
+var appendScript = redis.NewScript(appendSrc)
+
+// Client is the part of go-redis the store uses.
+type Client interface {
+	redis.Scripter
+	XRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
+	XRevRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+}
+
+// Store reads and writes the streams under one keyspace.
+type Store struct {
+	rdb     Client
+	keys    keyspace.Keyspace
+	maxLen  func(stream string) int64
+	idemTTL time.Duration
+}
+
+// NewStore returns a Store. maxLen gives each stream's MAXLEN ~ retention.
+func NewStore(c Client, keys keyspace.Keyspace, maxLen func(stream string) int64, idemTTL time.Duration) *Store {
+	return &Store{rdb: c, keys: keys, maxLen: maxLen, idemTTL: idemTTL}
+}
+
+// Keys returns the store's keyspace.
+func (s *Store) Keys() keyspace.Keyspace { return s.keys }
+
+// Append is one entry to write.
+type Append struct {
+	Stream string // keyspace.AuditLog, …
+	Fields []Field
+	// IdemID is the caller-supplied log_id/event_id; "" when the server
+	// minted the id, so no retry can repeat it and no record is kept.
+	IdemID string
+	// Fingerprint identifies the caller's payload, so a reused id with a
+	// different payload is told apart from a retry.
+	Fingerprint string
+	// Notice lists the key fields announced on pub/sub besides the stream
+	// and entry id, as name/value pairs.
+	Notice []Field
+	// Context, for CCWJ deltas, is the context cell this entry sets.
+	Context *Cell
+}
+
+// Cell is one value of a workflow's context.
+type Cell struct {
+	WorkflowID, PhaseID, Field string
+	Value                      json.RawMessage
+	UpdatedAt                  string
+}
+
+// Appended is the outcome of an Append.
+type Appended struct {
+	Key       string // the stream's Redis key
+	ID        string // the entry id; the first entry's id for a duplicate
+	Duplicate bool
+	// Timestamp is the first entry's timestamp field, for a duplicate.
+	Timestamp string
+}
+
+// Append writes one entry atomically: the idempotency check, XADD … MAXLEN ~,
+// the context update and the PUBLISH are one script. A repeated IdemID with
+// the same fingerprint returns the first entry's id and writes nothing; with
+// another fingerprint it is a fault.Conflict.
+func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
+	key := s.keys.Stream(a.Stream)
+	keys := []string{key}
+	args := make([]any, 0, 9+2*len(a.Fields))
+	args = append(args, s.maxLen(a.Stream))
+	if a.IdemID != "" {
+		keys = append(keys, s.keys.Idempotency(a.Stream, a.IdemID))
+		args = append(args, max(s.idemTTL.Milliseconds(), 1))
+	} else {
+		args = append(args, 0)
+	}
+	head, tail := notice(a.Stream, key, a.Notice)
+	args = append(args, a.Fingerprint, s.keys.Events(a.Stream), head, tail)
+	if c := a.Context; c != nil {
+		var v bytes.Buffer
+		if err := json.Compact(&v, c.Value); err != nil {
+			return Appended{}, fault.Invalidf("value", "not valid JSON: %v", err)
+		}
+		keys = append(keys, s.keys.Context(c.WorkflowID))
+		args = append(args, CellField(c.PhaseID, c.Field), v.String(), c.UpdatedAt)
+	} else {
+		args = append(args, "", "", "")
+	}
+	for _, f := range a.Fields {
+		args = append(args, f.Name, f.Value)
+	}
+	res, err := appendScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return Appended{}, rdb.Wrap("append to "+key, err)
+	}
+	if len(res) != 3 {
+		return Appended{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("append to %s: unexpected reply %v", key, res)}
+	}
+	id, _ := res[0].(string)
+	state, _ := res[1].(int64)
+	stamp, _ := res[2].(string)
+	out := Appended{Key: key, ID: id, Duplicate: state != 0, Timestamp: stamp}
+	if state == 2 {
+		return out, &fault.Error{Code: fault.Conflict, Field: idField(a.Stream),
+			Message: fmt.Sprintf("%q was already used for a different entry (%s) within the idempotency window; use a new id for a new entry", a.IdemID, id)}
+	}
+	return out, nil
+}
+
+func idField(stream string) string {
+	if stream == keyspace.AuditLog {
+		return "log_id"
+	}
+	return "event_id"
+}
+
+// notice splits the pub/sub notice around the entry id, which only the
+// script knows: {"stream":…,"key":…,"id":"<id>",<key fields>}.
+func notice(stream, key string, fields []Field) (head, tail string) {
+	var b strings.Builder
+	b.WriteString(`{"stream":`)
+	writeJSONString(&b, stream)
+	b.WriteString(`,"key":`)
+	writeJSONString(&b, key)
+	b.WriteString(`,"id":"`)
+	head = b.String()
+	b.Reset()
+	b.WriteString(`"`)
+	for _, f := range fields {
+		b.WriteByte(',')
+		writeJSONString(&b, f.Name)
+		b.WriteByte(':')
+		writeJSONString(&b, f.Value)
+	}
+	b.WriteString("}")
+	return head, b.String()
+}
+
+func writeJSONString(b *strings.Builder, s string) {
+	q, _ := json.Marshal(s)
+	b.Write(q)
+}
+
+// CellField is the context hash field of one phase's field: the JSON array
+// ["phase_id","field"], which no bookkeeping field (last_delta_id,
+// updated_at) can equal.
+func CellField(phaseID, field string) string {
+	b, _ := json.Marshal([]string{phaseID, field})
+	return string(b)
+}
+
+// Entry is one stream entry as Redis holds it.
+type Entry struct {
+	ID     string
+	Values map[string]string
+}
+
+// Query selects entries of one stream.
+type Query struct {
+	Stream     string
+	Start, End string // ids, "-"/"+", "(" prefix for exclusive
+	Count      int
+	Reverse    bool
+	// Match keeps entries whose fields equal these values.
+	Match map[string]string
+	// MaxScan bounds how many entries one query examines when filtering.
+	MaxScan int
+}
+
+// Page is the result of a Query.
+type Page struct {
+	Key     string
+	Entries []Entry
+	// Next, when not empty, is where the range resumes: pass it as Start
+	// (forward) or End (reverse) to continue.
+	Next    string
+	Scanned int
+}
+
+// Read returns up to q.Count entries of q.Stream in [Start, End] that match
+// every q.Match pair, examining at most q.MaxScan entries.
+func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
+	key := s.keys.Stream(q.Stream)
+	page := Page{Key: key}
+	start, end := q.Start, q.End
+	batch := int64(q.Count)
+	if len(q.Match) > 0 {
+		batch = int64(min(max(q.Count*4, 100), 1000))
+	}
+	for {
+		var cmd *redis.XMessageSliceCmd
+		if q.Reverse {
+			cmd = s.rdb.XRevRangeN(ctx, key, end, start, batch)
+		} else {
+			cmd = s.rdb.XRangeN(ctx, key, start, end, batch)
+		}
+		msgs, err := cmd.Result()
+		if err != nil {
+			return Page{}, rdb.Wrap("read "+key, err)
+		}
+		for i, m := range msgs {
+			page.Scanned++
+			e := Entry{ID: m.ID, Values: make(map[string]string, len(m.Values))}
+			for k, v := range m.Values {
+				e.Values[k] = fmt.Sprint(v)
+			}
+			if matches(e.Values, q.Match) {
+				page.Entries = append(page.Entries, e)
+			}
+			full := len(page.Entries) == q.Count
+			more := i < len(msgs)-1 || int64(len(msgs)) == batch
+			if full || (q.MaxScan > 0 && page.Scanned >= q.MaxScan) {
+				if more {
+					page.Next = "(" + m.ID
+				}
+				return page, nil
+			}
+		}
+		if int64(len(msgs)) < batch {
+			return page, nil
+		}
+		last := "(" + msgs[len(msgs)-1].ID
+		if q.Reverse {
+			end = last
+		} else {
+			start = last
+		}
+	}
+}
+
+func matches(values, match map[string]string) bool {
+	for k, want := range match {
+		if values[k] != want {
+			return false
+		}
+	}
+	return true
+}
+
+// WorkflowContext is the materialised context of one workflow.
+type WorkflowContext struct {
+	// Phases maps phase_id → field → the latest value.
+	Phases      map[string]map[string]json.RawMessage
+	LastDeltaID string
+	UpdatedAt   string
+}
+
+// Context returns the context of workflowID; Phases is empty when no delta
+// was ever applied.
+func (s *Store) Context(ctx context.Context, workflowID string) (WorkflowContext, error) {
+	key := s.keys.Context(workflowID)
+	h, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return WorkflowContext{}, rdb.Wrap("read "+key, err)
+	}
+	wc := WorkflowContext{Phases: map[string]map[string]json.RawMessage{}}
+	for k, v := range h {
+		switch k {
+		case "last_delta_id":
+			wc.LastDeltaID = v
+			continue
+		case "updated_at":
+			wc.UpdatedAt = v
+			continue
+		}
+		var cell []string
+		if json.Unmarshal([]byte(k), &cell) != nil || len(cell) != 2 || !json.Valid([]byte(v)) {
+			continue // not a cell this server wrote
+		}
+		if wc.Phases[cell[0]] == nil {
+			wc.Phases[cell[0]] = map[string]json.RawMessage{}
+		}
+		wc.Phases[cell[0]][cell[1]] = json.RawMessage(v)
+	}
+	return wc, nil
+}
+
+// ParseID checks a stream id bound as read_stream takes it: "-", "+", "ms"
+// or "ms-seq" with an optional "(" prefix for an exclusive bound.
+func ParseID(s string) error {
+	if s == "-" || s == "+" {
+		return nil
+	}
+	s = strings.TrimPrefix(s, "(")
+	ms, seq, hasSeq := strings.Cut(s, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil || ms == "" || ms[0] == '+' {
+		return fmt.Errorf("is not a stream id (ms or ms-seq, e.g. 1700000000000-0, or - / +)")
+	}
+	if hasSeq {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil || seq == "" || seq[0] == '+' {
+			return fmt.Errorf("is not a stream id (ms or ms-seq, e.g. 1700000000000-0, or - / +)")
+		}
+	}
+	return nil
+}

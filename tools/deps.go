@@ -1,0 +1,151 @@
+// Package tools holds the server's MCP tools, one file each: input and
+// output structs (the schemas), description, annotations and a thin
+// handler over narrow interfaces to the Redis layer.
+package tools
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
+)
+
+// Streams is what the stream tools need of the Redis layer.
+type Streams interface {
+	Append(ctx context.Context, a stream.Append) (stream.Appended, error)
+	Read(ctx context.Context, q stream.Query) (stream.Page, error)
+	Context(ctx context.Context, workflowID string) (stream.WorkflowContext, error)
+}
+
+// Deps are what the tools are built from.
+type Deps struct {
+	Streams Streams
+	// MaxEntryBytes bounds one serialised stream entry.
+	MaxEntryBytes int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Timestamp formats t as the server writes timestamps: RFC 3339, UTC,
+// millisecond precision.
+func Timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// NewID mints an entry id: a UUIDv7, so ids sort by creation time.
+func NewID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// entry is one write to a stream, before the server fills its id and time.
+type entry struct {
+	stream string
+	// record is a pointer to the record struct; id and ts point at its
+	// log_id/event_id and timestamp fields.
+	record any
+	id, ts *string
+	// announce names the fields the pub/sub notice carries.
+	announce []string
+	cell     func() *stream.Cell
+}
+
+// written is the outcome shared by every write tool.
+type written struct {
+	Key, EntryID, ID, Timestamp string
+	Duplicate                   bool
+}
+
+// write fills the id and timestamp the caller left out, checks the entry's
+// size, and appends it. The fingerprint covers only what the caller sent,
+// so a retry without a timestamp is recognised as the same payload.
+func (d *Deps) write(ctx context.Context, e entry) (written, error) {
+	given, err := stream.Encode(e.record)
+	if err != nil {
+		return written{}, fault.Invalidf("arguments", "%v", err)
+	}
+	idem := *e.id
+	if *e.id == "" {
+		*e.id = NewID()
+	}
+	if *e.ts == "" {
+		*e.ts = Timestamp(d.now())
+	}
+	fields, err := stream.Encode(e.record)
+	if err != nil {
+		return written{}, fault.Invalidf("arguments", "%v", err)
+	}
+	if err := checkSize(fields, d.MaxEntryBytes); err != nil {
+		return written{}, err
+	}
+	a := stream.Append{Stream: e.stream, Fields: fields, IdemID: idem, Fingerprint: fingerprint(given), Notice: pick(fields, e.announce)}
+	if e.cell != nil {
+		a.Context = e.cell()
+	}
+	res, err := d.Streams.Append(ctx, a)
+	if err != nil {
+		return written{}, err
+	}
+	w := written{Key: res.Key, EntryID: res.ID, ID: *e.id, Timestamp: *e.ts, Duplicate: res.Duplicate}
+	if res.Duplicate && res.Timestamp != "" {
+		w.Timestamp = res.Timestamp
+	}
+	return w, nil
+}
+
+// checkSize rejects an entry whose serialised fields exceed limit bytes,
+// naming the largest field.
+func checkSize(fields []stream.Field, limit int) error {
+	total, largest, largestLen := 0, "", -1
+	for _, f := range fields {
+		n := len(f.Name) + len(f.Value)
+		total += n
+		if len(f.Value) > largestLen {
+			largest, largestLen = f.Name, len(f.Value)
+		}
+	}
+	if total > limit {
+		return fault.Invalidf(largest, "the entry is %d bytes serialised, over the limit of %d (limits.max_entry_bytes); %s is the largest field at %d bytes", total, limit, largest, largestLen)
+	}
+	return nil
+}
+
+func fingerprint(fields []stream.Field) string {
+	h := sha256.New()
+	for _, f := range fields {
+		h.Write([]byte(f.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(f.Value))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// pick returns the fields named, in the order named, when present.
+func pick(fields []stream.Field, names []string) []stream.Field {
+	out := make([]stream.Field, 0, len(names))
+	for _, n := range names {
+		for _, f := range fields {
+			if f.Name == n {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}

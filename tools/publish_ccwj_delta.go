@@ -1,0 +1,46 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
+)
+
+// CCWJDeltaInput is one change to a workflow's context window.
+type CCWJDeltaInput struct {
+	WorkflowID mcpkit.Name      `json:"workflow_id" jsonschema_description:"Workflow whose context changes."`
+	PhaseID    mcpkit.Name      `json:"phase_id" jsonschema_description:"Phase of the workflow the field belongs to."`
+	Field      mcpkit.Name      `json:"field" jsonschema_description:"Field of the phase that takes the new value."`
+	Value      mcpkit.Value     `json:"value" jsonschema_description:"The field's new value: any JSON value (at most 16 levels deep)."`
+	Timestamp  mcpkit.Timestamp `json:"timestamp,omitempty" jsonschema_description:"When the change happened, RFC 3339. The current time (UTC, milliseconds) when absent."`
+	EventID    mcpkit.Name      `json:"event_id,omitempty" jsonschema_description:"Id of this delta; minted (UUIDv7) when absent."`
+}
+
+func publishCCWJDelta(d *Deps) mcpkit.Tool {
+	return mcpkit.New(mcpkit.Spec[CCWJDeltaInput, EventResult]{
+		Name:  "publish_ccwj_delta",
+		Title: "Publish a context-window delta",
+		Description: "Set one field of one phase of a workflow's current context window (CCWJ): append the delta to the ccwj_update_stream Redis stream, " +
+			"make it the field's current value (read it back with get_context), and announce it on pub/sub. " +
+			"Deltas to different fields never overwrite each other; the latest delta to a field wins." + idempotencyNote,
+		Hints: mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false},
+		Handle: func(ctx context.Context, in *CCWJDeltaInput) (*EventResult, error) {
+			rec := in
+			w, err := d.write(ctx, entry{
+				stream: keyspace.CCWJUpdate, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp),
+				announce: []string{"event_id", "workflow_id", "phase_id", "field"},
+				cell: func() *stream.Cell {
+					return &stream.Cell{WorkflowID: string(rec.WorkflowID), PhaseID: string(rec.PhaseID), Field: string(rec.Field),
+						Value: json.RawMessage(rec.Value), UpdatedAt: string(rec.Timestamp)}
+				},
+			})
+			if err != nil {
+				return nil, err
+			}
+			return eventResult(w), nil
+		},
+	})
+}

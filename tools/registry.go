@@ -1,0 +1,15 @@
+package tools
+
+import "github.com/mcp-redis/mcp-redis/internal/mcpkit"
+
+// All returns every tool the server offers, in the order tools/list shows.
+func All(d *Deps) []mcpkit.Tool {
+	return []mcpkit.Tool{
+		auditLog(d),
+		publishCCWJDelta(d),
+		submitFeedback(d),
+		emitWorkflowEvent(d),
+		readStream(d),
+		getContext(d),
+	}
+}

@@ -1,0 +1,39 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+)
+
+// FeedbackInput is one piece of user or agent feedback.
+type FeedbackInput struct {
+	Feedback  mcpkit.Text      `json:"feedback" jsonschema_description:"The feedback, as free text."`
+	SessionID mcpkit.Name      `json:"session_id,omitempty" jsonschema_description:"Session the feedback is about."`
+	UserID    mcpkit.Name      `json:"user_id,omitempty" jsonschema_description:"User who gave it."`
+	Module    mcpkit.Name      `json:"module,omitempty" jsonschema_description:"Module whose output it is about."`
+	Procedure mcpkit.Name      `json:"procedure,omitempty" jsonschema_description:"Procedure whose output it is about."`
+	Timestamp mcpkit.Timestamp `json:"timestamp,omitempty" jsonschema_description:"When it was given, RFC 3339. The current time (UTC, milliseconds) when absent."`
+	EventID   mcpkit.Name      `json:"event_id,omitempty" jsonschema_description:"Id of this feedback; minted (UUIDv7) when absent."`
+}
+
+func submitFeedback(d *Deps) mcpkit.Tool {
+	return mcpkit.New(mcpkit.Spec[FeedbackInput, EventResult]{
+		Name:  "submit_feedback",
+		Title: "Submit feedback",
+		Description: "Append user or agent feedback on an output to the user_feedback Redis stream and announce it on pub/sub." +
+			idempotencyNote,
+		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Handle: func(ctx context.Context, in *FeedbackInput) (*EventResult, error) {
+			w, err := d.write(ctx, entry{
+				stream: keyspace.UserFeedback, record: in, id: (*string)(&in.EventID), ts: (*string)(&in.Timestamp),
+				announce: []string{"event_id", "session_id", "user_id", "module", "procedure"},
+			})
+			if err != nil {
+				return nil, err
+			}
+			return eventResult(w), nil
+		},
+	})
+}
