@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -192,10 +193,22 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		}
 	}
 	var c Config
+	// A key that failed to decode is left zero in c: report why it failed,
+	// not that zero is out of range.
+	failed := map[string]bool{}
 	if err := v.Unmarshal(&c); err != nil {
-		problems = append(problems, err)
+		for _, p := range decodeProblems(err) {
+			if pr, ok := p.(*problem); ok {
+				failed[pr.key] = true
+			}
+			problems = append(problems, p)
+		}
 	}
-	problems = append(problems, c.problems()...)
+	for _, p := range c.problems() {
+		if pr, ok := p.(*problem); !ok || !failed[pr.key] {
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
 		return Config{}, &InvalidError{Problems: problems}
 	}
@@ -224,10 +237,46 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// problem is one problem of one key.
+type problem struct {
+	key, msg string
+}
+
+func (p *problem) Error() string { return p.key + ": " + p.msg }
+
+// decodeProblems splits viper's one decoding error ("decoding failed due
+// to the following error(s): 'redis.timeout' …, 'streams.x.maxlen' …")
+// into one problem per key.
+func decodeProblems(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if n, ok := e.(interface {
+			Name() string
+			Unwrap() error
+		}); ok && n.Name() != "" {
+			out = append(out, &problem{key: n.Name(), msg: n.Unwrap().Error()})
+			return
+		}
+		switch w := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range w.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(w.Unwrap())
+		default:
+			out = append(out, e)
+		}
+	}
+	walk(err)
+	return out
+}
+
 func (c Config) problems() []error {
 	var p []error
 	add := func(key, format string, a ...any) {
-		p = append(p, fmt.Errorf("%s: "+format, append([]any{key}, a...)...))
+		p = append(p, &problem{key: key, msg: fmt.Sprintf(format, a...)})
 	}
 	if err := ValidateURL(c.Redis.URL); err != nil {
 		add("redis.url", "%v", err)
@@ -270,7 +319,7 @@ func ValidateURL(s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("not a URL: %v", redactURLError(err))
+		return fmt.Errorf("not a URL: %v%s", redactURLError(err), userinfoHint(s))
 	}
 	if !slices.Contains(schemes, u.Scheme) {
 		return fmt.Errorf("scheme %q is not one of embedded, %s", u.Scheme, strings.Join(schemes, ", "))
@@ -281,14 +330,32 @@ func ValidateURL(s string) error {
 	if u.Scheme != "unix" && u.Host == "" {
 		return fmt.Errorf("needs a host (redis://127.0.0.1:6379)")
 	}
+	// The path is a database number. Anything else is most often a
+	// password with an unencoded "/" (redis://u:p/w@h): don't echo it.
+	if db := strings.Trim(u.Path, "/"); u.Scheme != "unix" && strings.Trim(db, "0123456789") != "" {
+		return fmt.Errorf("the path must be a database number (redis://127.0.0.1:6379/0)%s", userinfoHint(s))
+	}
 	return nil
 }
 
-// redactURLError keeps a password in a malformed URL out of messages.
+// quoted matches the parts of a net/url error that quote the input
+// (`invalid port ":s3cret" after host`).
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// redactURLError keeps a malformed URL, and so a password in it, out of
+// messages: it drops the URL and every quoted piece of it.
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
 	}
-	return err
+	return errors.New(quoted.ReplaceAllString(err.Error(), "…"))
+}
+
+// userinfoHint is a hint for a URL with a user or password in it.
+func userinfoHint(s string) string {
+	if strings.Contains(s, "@") {
+		return "; percent-encode any @ : / ? # in the user name and password"
+	}
+	return ""
 }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"text/tabwriter"
+	"time"
+)
+
+// results are every figure of one run.
+type results struct {
+	N, Warmup         int
+	Protocol          string
+	RedisURL          string
+	Raw               *series
+	AuditOn, AuditOff *toolResult
+	Cold              spread
+}
+
+func (r *results) failedCalls() int {
+	return r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors
+}
+
+// ratio is b/a in calls/s: the share of raw XADD throughput the server keeps.
+func (r *results) ratio(b *toolResult) float64 {
+	if r.Raw.CallsPerSec == 0 {
+		return 0
+	}
+	return b.CallsPerSec / r.Raw.CallsPerSec
+}
+
+// target is one of the issue's goals and how this run fares against it.
+type target struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Op     string  `json:"op"` // ">=" or "<="
+	Limit  float64 `json:"limit"`
+	Unit   string  `json:"unit,omitempty"`
+	Pass   bool    `json:"pass"`
+	Detail string  `json:"-"`
+}
+
+func atLeast(name string, v, limit float64, unit string) target {
+	return target{Name: name, Value: v, Op: ">=", Limit: limit, Unit: unit, Pass: v >= limit}
+}
+
+func atMost(name string, v, limit float64, unit string) target {
+	return target{Name: name, Value: v, Op: "<=", Limit: limit, Unit: unit, Pass: v <= limit}
+}
+
+// targets are the goals stated in the issue.
+func (r *results) targets() []target {
+	cold := atMost("(d) cold start, median", ms(r.Cold.Median), 20, "ms")
+	cold.Detail = fmt.Sprintf("min %.1f / max %.1f ms, %d runs", ms(r.Cold.Min), ms(r.Cold.Max), r.Cold.Runs)
+	return []target{
+		atLeast("(c) b/a calls/s, audit off", r.ratio(r.AuditOff), 0.5, ""),
+		atLeast("(c) b/a calls/s, audit on", r.ratio(r.AuditOn), 0.4, ""),
+		cold,
+		atMost("(e) peak RSS (VmHWM), audit on", mib(r.AuditOn.PeakRSSBytes), 40, "MiB"),
+		atMost("(e) peak RSS (VmHWM), audit off", mib(r.AuditOff.PeakRSSBytes), 40, "MiB"),
+	}
+}
+
+func printReport(w io.Writer, r *results) {
+	fmt.Fprintf(w, "\nmcp-redis bench: %s, %d timed calls per series after %d warm-up, protocol %s (series b), GOMAXPROCS %d\n\n",
+		r.RedisURL, r.N, r.Warmup, r.Protocol, runtime.GOMAXPROCS(0))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "series\tcalls/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\t")
+	seriesRow(tw, "(a) raw go-redis XADD", r.Raw, "-")
+	seriesRow(tw, "(b) audit_log, audit on", r.AuditOn.series, fmt.Sprintf("%.1f", mib(r.AuditOn.PeakRSSBytes)))
+	seriesRow(tw, "(b) audit_log, audit off", r.AuditOff.series, fmt.Sprintf("%.1f", mib(r.AuditOff.PeakRSSBytes)))
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\t")
+	for _, t := range r.targets() {
+		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\n", t.Name, value(t), t.Op, trim(t.Limit, t.Unit), passMiss(t.Pass), t.Detail)
+	}
+	tw.Flush()
+
+	printErrors(w, "(a) raw XADD", r.Raw)
+	printErrors(w, "(b) audit on", r.AuditOn.series)
+	printErrors(w, "(b) audit off", r.AuditOff.series)
+}
+
+func seriesRow(w io.Writer, name string, s *series, rss string) {
+	fmt.Fprintf(w, "%s\t%.0f\t%.3f\t%.3f\t%d\t%s\t\n", name, s.CallsPerSec, ms(s.P50), ms(s.P99), s.Errors, rss)
+}
+
+// printErrors lists each distinct failure of a series with its count.
+func printErrors(w io.Writer, name string, s *series) {
+	if s.Errors == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s: %d of %d calls failed:\n", name, s.Errors, s.Calls)
+	for _, msg := range topErrors(s.ErrorCounts) {
+		fmt.Fprintf(w, "  %6d × %s\n", s.ErrorCounts[msg], msg)
+	}
+}
+
+func value(t target) string {
+	if t.Unit == "" {
+		return fmt.Sprintf("%.3f", t.Value)
+	}
+	return fmt.Sprintf("%.1f %s", t.Value, t.Unit)
+}
+
+func trim(limit float64, unit string) string {
+	if unit == "" {
+		return fmt.Sprintf("%g", limit)
+	}
+	return fmt.Sprintf("%g %s", limit, unit)
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// The JSON form of the figures: milliseconds and MiB as numbers.
+type (
+	jsonSeries struct {
+		CallsPerSec float64  `json:"calls_per_sec"`
+		P50MS       float64  `json:"p50_ms"`
+		P99MS       float64  `json:"p99_ms"`
+		Calls       int      `json:"calls"`
+		Errors      int      `json:"errors"`
+		PeakRSSMiB  *float64 `json:"peak_rss_mib,omitempty"`
+	}
+	jsonReport struct {
+		RedisURL      string     `json:"redis_url"`
+		Protocol      string     `json:"protocol"`
+		N             int        `json:"n"`
+		Warmup        int        `json:"warmup"`
+		RawXAdd       jsonSeries `json:"raw_xadd"`
+		AuditOn       jsonSeries `json:"audit_log_audit_on"`
+		AuditOff      jsonSeries `json:"audit_log_audit_off"`
+		RatioAuditOn  float64    `json:"ratio_audit_on"`
+		RatioAuditOff float64    `json:"ratio_audit_off"`
+		ColdStart     struct {
+			Runs     int     `json:"runs"`
+			MedianMS float64 `json:"median_ms"`
+			MinMS    float64 `json:"min_ms"`
+			MaxMS    float64 `json:"max_ms"`
+		} `json:"cold_start"`
+		Targets []target `json:"targets"`
+	}
+)
+
+func toJSONSeries(s *series, rssBytes int64) jsonSeries {
+	j := jsonSeries{CallsPerSec: s.CallsPerSec, P50MS: ms(s.P50), P99MS: ms(s.P99), Calls: s.Calls, Errors: s.Errors}
+	if rssBytes > 0 {
+		v := mib(rssBytes)
+		j.PeakRSSMiB = &v
+	}
+	return j
+}
+
+func printJSON(w io.Writer, r *results) error {
+	j := jsonReport{
+		RedisURL: r.RedisURL, Protocol: r.Protocol, N: r.N, Warmup: r.Warmup,
+		RawXAdd:       toJSONSeries(r.Raw, 0),
+		AuditOn:       toJSONSeries(r.AuditOn.series, r.AuditOn.PeakRSSBytes),
+		AuditOff:      toJSONSeries(r.AuditOff.series, r.AuditOff.PeakRSSBytes),
+		RatioAuditOn:  r.ratio(r.AuditOn),
+		RatioAuditOff: r.ratio(r.AuditOff),
+		Targets:       r.targets(),
+	}
+	j.ColdStart.Runs = r.Cold.Runs
+	j.ColdStart.MedianMS, j.ColdStart.MinMS, j.ColdStart.MaxMS = ms(r.Cold.Median), ms(r.Cold.Min), ms(r.Cold.Max)
+	fmt.Fprintln(w)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // keep ">=" readable in the targets
+	return enc.Encode(j)
+}

@@ -1,0 +1,609 @@
+package config_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mcp-redis/mcp-redis/internal/config"
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+)
+
+// isolate runs the test in an empty temp dir (so no stray ./config.yaml is
+// read) with every MCP_REDIS_* variable and REDIS_URL unset; t.Setenv
+// restores them afterwards.
+func isolate(t *testing.T) string {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, config.EnvPrefix+"_") || name == "REDIS_URL" {
+			t.Setenv(name, "")
+			if err := os.Unsetenv(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	return dir
+}
+
+// unset removes an environment variable for the rest of the test.
+func unset(t *testing.T, name string) {
+	t.Helper()
+	t.Setenv(name, "")
+	if err := os.Unsetenv(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flags declares the server's flags and parses args.
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("mcp-redis", pflag.ContinueOnError)
+	config.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return fs
+}
+
+func writeFile(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func load(t *testing.T, fs *pflag.FlagSet) config.Config {
+	t.Helper()
+	c, err := config.Load(fs)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+// invalid loads a configuration that must be invalid and returns its error.
+func invalid(t *testing.T, fs *pflag.FlagSet) *config.InvalidError {
+	t.Helper()
+	c, err := config.Load(fs)
+	if err == nil {
+		t.Fatalf("Load succeeded with %+v; want an *InvalidError", c)
+	}
+	var ie *config.InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Load error is %T (%v); want *config.InvalidError", err, err)
+	}
+	if !reflect.DeepEqual(c, config.Config{}) {
+		t.Errorf("Load returned %+v with its error; want the zero Config", c)
+	}
+	return ie
+}
+
+// A file that sets every key to a non-default value.
+const fullFile = `
+redis:
+  url: redis://file:6379/1
+  prefix: "file:"
+  timeout: 3s
+streams:
+  audit_log_stream:
+    maxlen: 11
+  ccwj_update_stream:
+    maxlen: 12
+  user_feedback:
+    maxlen: 13
+  workflow_events:
+    maxlen: 14
+limits:
+  max_entry_bytes: 2048
+audit:
+  tool_calls: false
+idempotency:
+  ttl: 90m
+log:
+  level: debug
+transport: stdio
+`
+
+func fileConfig() config.Config {
+	return config.Config{
+		Redis: config.Redis{URL: "redis://file:6379/1", Prefix: "file:", Timeout: 3 * time.Second},
+		Streams: config.Streams{
+			AuditLog:      config.Stream{MaxLen: 11},
+			CCWJUpdate:    config.Stream{MaxLen: 12},
+			UserFeedback:  config.Stream{MaxLen: 13},
+			WorkflowEvent: config.Stream{MaxLen: 14},
+		},
+		Limits:      config.Limits{MaxEntryBytes: 2048},
+		Audit:       config.Audit{ToolCalls: false},
+		Idempotency: config.Idempotency{TTL: 90 * time.Minute},
+		Log:         config.Log{Level: "debug"},
+		Transport:   "stdio",
+	}
+}
+
+func TestLoadReturnsTheDefaultsWhenNothingIsSet(t *testing.T) {
+	isolate(t)
+	want := config.Defaults()
+	if got := load(t, nil); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(nil) = %+v\nwant %+v", got, want)
+	}
+	if got := load(t, flags(t)); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(no flags given) = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestTheDefaultsAreValidAndWhatTheDocsPromise(t *testing.T) {
+	d := config.Defaults()
+	if err := d.Validate(); err != nil {
+		t.Fatalf("Defaults().Validate() = %v", err)
+	}
+	if d.Redis.URL != config.Embedded || d.Redis.Prefix != "mcp:" || d.Transport != "stdio" ||
+		d.Log.Level != "info" || !d.Audit.ToolCalls || d.Redis.Timeout != 2*time.Second {
+		t.Errorf("unexpected defaults: %+v", d)
+	}
+	for _, name := range keyspace.Streams {
+		if d.Streams.Get(name).MaxLen != 100000 {
+			t.Errorf("default maxlen of %s = %d; want 100000", name, d.Streams.Get(name).MaxLen)
+		}
+	}
+}
+
+func TestAMissingConfigYAMLInTheWorkingDirectoryIsFine(t *testing.T) {
+	dir := isolate(t)
+	if _, err := os.Stat(filepath.Join(dir, "config.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("temp dir unexpectedly has a config.yaml: %v", err)
+	}
+	if _, err := config.Load(flags(t)); err != nil {
+		t.Fatalf("Load without ./config.yaml: %v", err)
+	}
+}
+
+func TestConfigYAMLInTheWorkingDirectoryIsReadWithoutAFlag(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", fullFile)
+	if got, want := load(t, flags(t)), fileConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestTheConfigFlagReadsTheNamedFileInsteadOfConfigYAML(t *testing.T) {
+	dir := isolate(t)
+	writeFile(t, "config.yaml", "log:\n  level: error\n")
+	other := writeFile(t, filepath.Join(dir, "other.yaml"), fullFile)
+	if got, want := load(t, flags(t, "--config", other)), fileConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(--config %s) = %+v\nwant %+v", other, got, want)
+	}
+}
+
+func TestTheConfigFlagPointingAtAMissingFileIsAnError(t *testing.T) {
+	dir := isolate(t)
+	missing := filepath.Join(dir, "nope", "config.yaml")
+	_, err := config.Load(flags(t, "--config", missing))
+	if err == nil {
+		t.Fatal("Load with --config naming a missing file succeeded")
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), missing) {
+		t.Errorf("error %q does not name the file %s", err, missing)
+	}
+}
+
+func TestAConfigFileThatIsNotYAMLIsAnError(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "redis: [unclosed\n")
+	if _, err := config.Load(nil); err == nil {
+		t.Fatal("Load of a malformed config.yaml succeeded")
+	}
+}
+
+func TestTheConfigFileOverridesTheDefaults(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "redis:\n  prefix: \"f:\"\nstreams:\n  user_feedback:\n    maxlen: 7\n")
+	want := config.Defaults()
+	want.Redis.Prefix = "f:"
+	want.Streams.UserFeedback.MaxLen = 7
+	if got := load(t, nil); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v\nwant %+v (only the two keys in the file changed)", got, want)
+	}
+}
+
+func TestTheEnvironmentOverridesTheConfigFile(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", fullFile)
+	t.Setenv("MCP_REDIS_REDIS_URL", "redis://env:6379/2")
+	t.Setenv("MCP_REDIS_REDIS_PREFIX", "env:")
+	t.Setenv("MCP_REDIS_REDIS_TIMEOUT", "750ms")
+	t.Setenv("MCP_REDIS_STREAMS_AUDIT_LOG_STREAM_MAXLEN", "21")
+	t.Setenv("MCP_REDIS_STREAMS_WORKFLOW_EVENTS_MAXLEN", "24")
+	t.Setenv("MCP_REDIS_LIMITS_MAX_ENTRY_BYTES", "4096")
+	t.Setenv("MCP_REDIS_AUDIT_TOOL_CALLS", "true")
+	t.Setenv("MCP_REDIS_IDEMPOTENCY_TTL", "2h")
+	t.Setenv("MCP_REDIS_LOG_LEVEL", "warn")
+
+	want := fileConfig()
+	want.Redis = config.Redis{URL: "redis://env:6379/2", Prefix: "env:", Timeout: 750 * time.Millisecond}
+	want.Streams.AuditLog.MaxLen = 21
+	want.Streams.WorkflowEvent.MaxLen = 24
+	want.Limits.MaxEntryBytes = 4096
+	want.Audit.ToolCalls = true
+	want.Idempotency.TTL = 2 * time.Hour
+	want.Log.Level = "warn"
+	if got := load(t, flags(t)); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestAFalseBooleanInTheEnvironmentOverridesATrueOneInTheFile(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "audit:\n  tool_calls: true\n")
+	t.Setenv("MCP_REDIS_AUDIT_TOOL_CALLS", "false")
+	if got := load(t, nil); got.Audit.ToolCalls {
+		t.Error("audit.tool_calls = true; want false from MCP_REDIS_AUDIT_TOOL_CALLS")
+	}
+}
+
+func TestFlagsOverrideTheEnvironmentAndTheFile(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", fullFile)
+	t.Setenv("MCP_REDIS_REDIS_URL", "redis://env:6379")
+	t.Setenv("MCP_REDIS_REDIS_PREFIX", "env:")
+	t.Setenv("MCP_REDIS_LOG_LEVEL", "warn")
+	// An invalid transport from the environment is hidden by the flag.
+	t.Setenv("MCP_REDIS_TRANSPORT", "carrier-pigeon")
+
+	got := load(t, flags(t, "--redis-url", "redis://flag:6379/3", "--prefix", "flag:",
+		"--log-level", "error", "--transport", "stdio"))
+	want := fileConfig()
+	want.Redis.URL = "redis://flag:6379/3"
+	want.Redis.Prefix = "flag:"
+	want.Log.Level = "error"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestAFlagThatIsNotGivenDoesNotHideTheLayersBelow(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "redis:\n  prefix: \"file:\"\n")
+	t.Setenv("MCP_REDIS_LOG_LEVEL", "debug")
+	got := load(t, flags(t, "--redis-url", "redis://flag:6379"))
+	if got.Redis.Prefix != "file:" || got.Log.Level != "debug" || got.Redis.URL != "redis://flag:6379" {
+		t.Errorf("Load = %+v; want prefix from the file, level from env, url from the flag", got.Redis)
+	}
+}
+
+func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
+	// viper's Unmarshal ignores AutomaticEnv keys it has not seen elsewhere;
+	// every key must still arrive with no file and no flags.
+	isolate(t)
+	env := map[string]string{
+		"MCP_REDIS_REDIS_URL":                          "rediss://envonly:6380/4",
+		"MCP_REDIS_REDIS_PREFIX":                       "eo:",
+		"MCP_REDIS_REDIS_TIMEOUT":                      "1500ms",
+		"MCP_REDIS_STREAMS_AUDIT_LOG_STREAM_MAXLEN":    "31",
+		"MCP_REDIS_STREAMS_CCWJ_UPDATE_STREAM_MAXLEN":  "32",
+		"MCP_REDIS_STREAMS_USER_FEEDBACK_MAXLEN":       "33",
+		"MCP_REDIS_STREAMS_WORKFLOW_EVENTS_MAXLEN":     "34",
+		"MCP_REDIS_LIMITS_MAX_ENTRY_BYTES":             "8192",
+		"MCP_REDIS_AUDIT_TOOL_CALLS":                   "false",
+		"MCP_REDIS_IDEMPOTENCY_TTL":                    "10m",
+		"MCP_REDIS_LOG_LEVEL":                          "error",
+		"MCP_REDIS_TRANSPORT":                          "stdio",
+		"MCP_REDIS_SOMETHING_NOBODY_READS_IS_HARMLESS": "x",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	want := config.Config{
+		Redis: config.Redis{URL: "rediss://envonly:6380/4", Prefix: "eo:", Timeout: 1500 * time.Millisecond},
+		Streams: config.Streams{
+			AuditLog:      config.Stream{MaxLen: 31},
+			CCWJUpdate:    config.Stream{MaxLen: 32},
+			UserFeedback:  config.Stream{MaxLen: 33},
+			WorkflowEvent: config.Stream{MaxLen: 34},
+		},
+		Limits:      config.Limits{MaxEntryBytes: 8192},
+		Audit:       config.Audit{ToolCalls: false},
+		Idempotency: config.Idempotency{TTL: 10 * time.Minute},
+		Log:         config.Log{Level: "error"},
+		Transport:   "stdio",
+	}
+	if got := load(t, nil); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestAPlainREDIS_URLIsUsedWhenMCP_REDIS_REDIS_URLIsUnset(t *testing.T) {
+	isolate(t)
+	t.Setenv("REDIS_URL", "redis://plain:6379/5")
+	if got := load(t, nil).Redis.URL; got != "redis://plain:6379/5" {
+		t.Errorf("redis.url = %q; want the REDIS_URL value", got)
+	}
+}
+
+func TestAPlainREDIS_URLOverridesTheConfigFileLikeAnyEnvironmentVariable(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "redis:\n  url: redis://file:6379\n")
+	t.Setenv("REDIS_URL", "redis://plain:6379")
+	if got := load(t, nil).Redis.URL; got != "redis://plain:6379" {
+		t.Errorf("redis.url = %q; want REDIS_URL over the file", got)
+	}
+}
+
+func TestMCP_REDIS_REDIS_URLWinsOverAPlainREDIS_URL(t *testing.T) {
+	isolate(t)
+	t.Setenv("REDIS_URL", "redis://plain:6379")
+	t.Setenv("MCP_REDIS_REDIS_URL", "redis://prefixed:6379")
+	if got := load(t, nil).Redis.URL; got != "redis://prefixed:6379" {
+		t.Errorf("redis.url = %q; want MCP_REDIS_REDIS_URL", got)
+	}
+}
+
+func TestTheRedisURLFlagWinsOverAPlainREDIS_URL(t *testing.T) {
+	isolate(t)
+	t.Setenv("REDIS_URL", "redis://plain:6379")
+	if got := load(t, flags(t, "--redis-url", "redis://flag:6379")).Redis.URL; got != "redis://flag:6379" {
+		t.Errorf("redis.url = %q; want the --redis-url value", got)
+	}
+}
+
+func TestAPlainREDIS_URLDoesNotLeakIntoLaterLoads(t *testing.T) {
+	// Load builds a fresh viper each time; a REDIS_URL binding must not
+	// survive into a load where MCP_REDIS_REDIS_URL is set, or REDIS_URL unset.
+	isolate(t)
+	t.Setenv("REDIS_URL", "redis://plain:6379")
+	_ = load(t, nil)
+	unset(t, "REDIS_URL")
+	if got := load(t, nil).Redis.URL; got != config.Embedded {
+		t.Errorf("redis.url = %q after REDIS_URL was unset; want %q", got, config.Embedded)
+	}
+}
+
+func TestAFileWithSeveralProblemsReportsAllOfThemInOneError(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", `
+redis:
+  url: http://example.com
+  prefix: "has space{"
+  timeout: soon
+  colour: blue
+streams:
+  audit_log_stream:
+    maxlen: 0
+  user_feedback:
+    maxlen: lots
+  mystery_stream:
+    maxlen: 5
+limits:
+  max_entry_bytes: 10
+idempotency:
+  ttl: 10ms
+log:
+  level: loud
+transport: http
+unknown_top: 1
+`)
+	ie := invalid(t, nil)
+	msg := ie.Error()
+	for _, want := range []string{
+		"redis.url",                       // bad scheme
+		`"http"`,                          // …naming the scheme
+		"redis.prefix",                    // whitespace/braces
+		"redis.timeout",                   // bad duration
+		"redis.colour: unknown key",       // unknown nested key
+		"streams.audit_log_stream.maxlen", // out of range
+		"streams.user_feedback.maxlen",    // not a number
+		"streams.mystery_stream.maxlen: unknown key",
+		"limits.max_entry_bytes",
+		"idempotency.ttl",
+		"log.level",
+		"transport",
+		"unknown_top: unknown key",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+	if len(ie.Problems) != 12 {
+		t.Errorf("got %d problems; want 12 (one per bad key):\n%s", len(ie.Problems), msg)
+	}
+	if !strings.HasPrefix(msg, "invalid configuration:\n") {
+		t.Errorf("error does not start with a heading:\n%s", msg)
+	}
+	for _, line := range strings.Split(msg, "\n")[1:] {
+		if !strings.HasPrefix(line, "  - ") {
+			t.Errorf("line %q is not one problem per line:\n%s", line, msg)
+		}
+	}
+}
+
+func TestAValueThatCannotBeDecodedIsReportedOnceAndNotAsZero(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_REDIS_TIMEOUT", "soon")
+	t.Setenv("MCP_REDIS_STREAMS_USER_FEEDBACK_MAXLEN", "lots")
+	ie := invalid(t, nil)
+	msg := ie.Error()
+	if len(ie.Problems) != 2 {
+		t.Errorf("got %d problems; want 2:\n%s", len(ie.Problems), msg)
+	}
+	for _, bogus := range []string{"0s is out of range", "0 must be at least 1"} {
+		if strings.Contains(msg, bogus) {
+			t.Errorf("error reports the zero left by a failed decode (%q):\n%s", bogus, msg)
+		}
+	}
+	for _, want := range []string{"redis.timeout: ", "streams.user_feedback.maxlen: "} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not start a problem with %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestProblemsFromTheFileTheEnvironmentAndFlagsAreReportedTogether(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "limits:\n  max_entry_bytes: 99999999\n")
+	t.Setenv("MCP_REDIS_IDEMPOTENCY_TTL", "1ms")
+	t.Setenv("MCP_REDIS_AUDIT_TOOL_CALLS", "maybe")
+	ie := invalid(t, flags(t, "--prefix", "a*b", "--log-level", "verbose"))
+	msg := ie.Error()
+	for _, want := range []string{"limits.max_entry_bytes", "idempotency.ttl", "audit.tool_calls", "redis.prefix", "log.level"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+	if len(ie.Problems) != 5 {
+		t.Errorf("got %d problems; want 5:\n%s", len(ie.Problems), msg)
+	}
+}
+
+func TestRangeLimitsAreInclusive(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_REDIS_TIMEOUT", "10ms")
+	t.Setenv("MCP_REDIS_LIMITS_MAX_ENTRY_BYTES", "1024")
+	t.Setenv("MCP_REDIS_IDEMPOTENCY_TTL", "1s")
+	t.Setenv("MCP_REDIS_STREAMS_CCWJ_UPDATE_STREAM_MAXLEN", "1")
+	_ = load(t, nil)
+
+	t.Setenv("MCP_REDIS_REDIS_TIMEOUT", "1m")
+	t.Setenv("MCP_REDIS_LIMITS_MAX_ENTRY_BYTES", "16777216")
+	_ = load(t, nil)
+
+	t.Setenv("MCP_REDIS_REDIS_TIMEOUT", "61s")
+	t.Setenv("MCP_REDIS_LIMITS_MAX_ENTRY_BYTES", "16777217")
+	if ie := invalid(t, nil); len(ie.Problems) != 2 {
+		t.Errorf("got %d problems; want 2:\n%v", len(ie.Problems), ie)
+	}
+}
+
+func TestAnEmptyPrefixIsInvalid(t *testing.T) {
+	isolate(t)
+	ie := invalid(t, flags(t, "--prefix="))
+	if !strings.Contains(ie.Error(), "redis.prefix") {
+		t.Errorf("error does not mention redis.prefix: %v", ie)
+	}
+}
+
+func TestAPasswordInAMalformedURLNeverAppearsInTheError(t *testing.T) {
+	const secret = "S3cretPw"
+	for _, raw := range []string{
+		"redis://user:" + secret + "/x@host:6379",         // unencoded "/" in the password
+		"redis://user:" + secret + "?q@host:6379",         // unencoded "?"
+		"redis://user:" + secret + "#f@host:6379",         // unencoded "#"
+		"redis://user:123/" + secret + "@host:6379",       // parses, but the "path" is the password's tail
+		"redis://user:" + secret + "%zz@host:6379",        // bad escape
+		"redis://user:" + secret + "@ho st:6379",          // bad host
+		"redis://user:" + secret + "@host:port",           // bad port
+		"redis://user:" + secret + "@[::1:6379",           // bad IPv6 literal
+		"redis://user:" + secret + "@host:6379/0\x7f",     // control character
+		"redis+sentinel://:" + secret + "/@h1:1,h2:2",     // sentinel
+		"http://user:" + secret + "@host:6379",            // wrong scheme
+		"redis://user:" + secret + "@host:6379/" + secret, // path is not a db
+	} {
+		t.Run(strings.ReplaceAll(raw, "/", "∕"), func(t *testing.T) {
+			isolate(t)
+			t.Setenv("MCP_REDIS_REDIS_URL", raw)
+			ie := invalid(t, nil)
+			if !strings.Contains(ie.Error(), "redis.url") {
+				t.Errorf("error does not mention redis.url: %v", ie)
+			}
+			for _, leak := range []string{secret, secret[:4], secret[len(secret)-4:]} {
+				if strings.Contains(ie.Error(), leak) {
+					t.Errorf("error shows (part of) the password %q:\n%v", leak, ie)
+				}
+			}
+			if err := config.ValidateURL(raw); err == nil || strings.Contains(err.Error(), secret[:4]) {
+				t.Errorf("ValidateURL(%q) = %v; want an error without the password", raw, err)
+			}
+		})
+	}
+}
+
+func TestValidateURLAcceptsEverySupportedForm(t *testing.T) {
+	for _, raw := range []string{
+		config.Embedded,
+		"redis://127.0.0.1:6379",
+		"redis://127.0.0.1:6379/",
+		"redis://user:p%2Fw@127.0.0.1:6379/15",
+		"rediss://cache.example.com:6380/0?skip_verify=true",
+		"unix:///run/redis.sock",
+		"unix:///run/redis.sock?db=2",
+		"redis+sentinel://s1:26379,s2:26379?master_name=mymaster",
+		"rediss+sentinel://s1:26379?master_name=mymaster",
+		"redis+cluster://n1:7000,n2:7001",
+		"rediss+cluster://n1:7000",
+		"redis://[::1]:6379/0",
+	} {
+		if err := config.ValidateURL(raw); err != nil {
+			t.Errorf("ValidateURL(%q) = %v; want nil", raw, err)
+		}
+	}
+}
+
+func TestValidateURLRejectsWhatCannotWork(t *testing.T) {
+	for _, raw := range []string{
+		"",
+		"Embedded",
+		"127.0.0.1:6379",
+		"localhost",
+		"http://127.0.0.1:6379",
+		"redis+foo://h:1",
+		"unix://",
+		"redis://",
+		"redis:///0",
+		"redis://h:6379/zero",
+		"redis://h:6379/0/1",
+	} {
+		if err := config.ValidateURL(raw); err == nil {
+			t.Errorf("ValidateURL(%q) = nil; want an error", raw)
+		}
+	}
+}
+
+func TestStreamsGetReturnsEachStreamByItsName(t *testing.T) {
+	c := fileConfig()
+	want := map[string]int64{keyspace.AuditLog: 11, keyspace.CCWJUpdate: 12, keyspace.UserFeedback: 13, keyspace.WorkflowEvent: 14}
+	for name, n := range want {
+		if got := c.Streams.Get(name).MaxLen; got != n {
+			t.Errorf("Streams.Get(%q).MaxLen = %d; want %d", name, got, n)
+		}
+	}
+	if got := c.Streams.Get("nope"); got != (config.Stream{}) {
+		t.Errorf("Streams.Get(unknown) = %+v; want zero", got)
+	}
+}
+
+func TestValidateReportsEveryProblemOfAStructBuiltInCode(t *testing.T) {
+	c := config.Defaults()
+	c.Redis.URL = "ftp://x"
+	c.Transport = "sse"
+	c.Streams.UserFeedback.MaxLen = -1
+	err := c.Validate()
+	var ie *config.InvalidError
+	if !errors.As(err, &ie) || len(ie.Problems) != 3 {
+		t.Fatalf("Validate = %v; want an *InvalidError with 3 problems", err)
+	}
+}
+
+func TestEveryFlagIsDeclaredByAddFlags(t *testing.T) {
+	fs := flags(t)
+	for name := range config.Flags {
+		if fs.Lookup(name) == nil {
+			t.Errorf("AddFlags does not declare --%s", name)
+		}
+	}
+	if fs.Lookup("config") == nil {
+		t.Error("AddFlags does not declare --config")
+	}
+}
