@@ -1,0 +1,498 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcp-redis/mcp-redis/internal/testredis"
+)
+
+// bin is the mcp-redis binary built once for these tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcp-redis-e2e")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "mcp-redis")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build mcp-redis:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is the binary spawned over stdio with mcp-go's client.
+type server struct {
+	t      *testing.T
+	c      *client.Client
+	stderr *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// spawn starts `mcp-redis serve args…` in an empty directory (so no stray
+// config.yaml is read) with env added, and initialises an MCP session.
+func spawn(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	stderr := &lockedBuffer{}
+	c, err := client.NewStdioMCPClientWithOptions(bin, env, append([]string{"serve"}, args...),
+		transport.WithCommandFunc(func(ctx context.Context, command string, env []string, args []string) (*exec.Cmd, error) {
+			cmd := exec.CommandContext(ctx, command, args...)
+			cmd.Env = append(os.Environ(), env...)
+			cmd.Dir = dir
+			cmd.Stderr = stderr
+			return cmd, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+		t.Fatalf("initialize: %v\nstderr:\n%s", err, stderr.String())
+	}
+	return &server{t: t, c: c, stderr: stderr}
+}
+
+func (s *server) call(tool string, args any) *mcp.CallToolResult {
+	s.t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := s.c.CallTool(ctx, req)
+	if err != nil {
+		s.t.Fatalf("%s: %v\nstderr:\n%s", tool, err, s.stderr.String())
+	}
+	return res
+}
+
+func (s *server) ok(tool string, args any) map[string]any {
+	s.t.Helper()
+	res := s.call(tool, args)
+	if res.IsError {
+		s.t.Fatalf("%s(%v) failed: %s", tool, args, resultText(res))
+	}
+	var out map[string]any
+	raw := res.RawStructuredContent
+	if err := json.Unmarshal(raw, &out); err != nil {
+		s.t.Fatalf("%s structured content %q: %v", tool, raw, err)
+	}
+	return out
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func args(s string) json.RawMessage { return json.RawMessage(s) }
+
+// A host lists the tools, calls each one, and every write is in Redis
+// exactly as the entry encoding says, field by field, and announced.
+func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
+	rdb, prefix := testredis.Shared(t)
+	srv := spawn(t, nil, "--redis-url", testredis.URL(), "--prefix", prefix)
+	ctx := context.Background()
+
+	list, err := srv.c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range list.Tools {
+		names = append(names, tool.Name)
+		if tool.Annotations.ReadOnlyHint == nil || tool.Annotations.DestructiveHint == nil ||
+			tool.Annotations.IdempotentHint == nil || tool.Annotations.OpenWorldHint == nil {
+			t.Errorf("%s: annotations not all stated over the wire: %+v", tool.Name, tool.Annotations)
+		}
+		if len(tool.RawOutputSchema) == 0 && tool.OutputSchema.Type == "" {
+			t.Errorf("%s has no output schema over the wire", tool.Name)
+		}
+	}
+	if got := strings.Join(names, ","); got != "audit_log,emit_workflow_event,get_context,publish_ccwj_delta,read_stream,submit_feedback" &&
+		got != "audit_log,publish_ccwj_delta,submit_feedback,emit_workflow_event,read_stream,get_context" {
+		t.Errorf("tools = %s", got)
+	}
+
+	sub := rdb.PSubscribe(ctx, prefix+"events:*")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	writes := []struct {
+		tool, stream, args string
+		want               map[string]string // the entry's fields, exactly
+		notice             map[string]string
+	}{
+		{
+			"audit_log", "audit_log_stream",
+			`{"module":"planner","procedure":"draft","status":"ok","inputs":{"q": "x", "n": [1, 2.5, true]},"outputs":{"ok":true},
+			  "session_id":"s1","workflow_id":"wf1","user_id":"u1","rationale":"line one\nline two","error_code":"E0","log_id":"L-1","timestamp":"2026-01-02T03:04:05.678Z"}`,
+			map[string]string{"module": "planner", "procedure": "draft", "status": "ok", "inputs": `{"q":"x","n":[1,2.5,true]}`, "outputs": `{"ok":true}`,
+				"session_id": "s1", "workflow_id": "wf1", "user_id": "u1", "rationale": "line one\nline two", "error_code": "E0", "log_id": "L-1", "timestamp": "2026-01-02T03:04:05.678Z"},
+			map[string]string{"log_id": "L-1", "module": "planner", "procedure": "draft", "status": "ok", "workflow_id": "wf1", "session_id": "s1"},
+		},
+		{
+			"publish_ccwj_delta", "ccwj_update_stream",
+			`{"workflow_id":"wf1","phase_id":"plan","field":"steps","value":[{"a":1},"two"],"timestamp":"2026-01-02T03:04:06Z","event_id":"D-1"}`,
+			map[string]string{"workflow_id": "wf1", "phase_id": "plan", "field": "steps", "value": `[{"a":1},"two"]`, "timestamp": "2026-01-02T03:04:06Z", "event_id": "D-1"},
+			map[string]string{"event_id": "D-1", "workflow_id": "wf1", "phase_id": "plan", "field": "steps"},
+		},
+		{
+			"submit_feedback", "user_feedback",
+			`{"feedback":"good plan","session_id":"s1","user_id":"u1","module":"planner","procedure":"draft","event_id":"F-1"}`,
+			map[string]string{"feedback": "good plan", "session_id": "s1", "user_id": "u1", "module": "planner", "procedure": "draft", "event_id": "F-1"},
+			map[string]string{"event_id": "F-1", "session_id": "s1", "user_id": "u1", "module": "planner", "procedure": "draft"},
+		},
+		{
+			"emit_workflow_event", "workflow_events",
+			`{"workflow_id":"wf1","phase":"plan","event_type":"phase_completed","details":"all good","event_id":"W-1"}`,
+			map[string]string{"workflow_id": "wf1", "phase": "plan", "event_type": "phase_completed", "details": "all good", "event_id": "W-1"},
+			map[string]string{"event_id": "W-1", "workflow_id": "wf1", "phase": "plan", "event_type": "phase_completed"},
+		},
+	}
+	for _, w := range writes {
+		t.Run(w.tool, func(t *testing.T) {
+			before := time.Now().UTC().Add(-time.Second)
+			out := srv.ok(w.tool, args(w.args))
+			key := prefix + w.stream
+			if out["stream"] != key || out["duplicate"] != false || out["entry_id"] == "" {
+				t.Fatalf("result = %v", out)
+			}
+			msgs, err := rdb.XRange(ctx, key, out["entry_id"].(string), out["entry_id"].(string)).Result()
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("XRANGE %s: %v %v", key, msgs, err)
+			}
+			got := msgs[0].Values
+			want := w.want
+			if _, given := want["timestamp"]; !given {
+				// The server fills the time: RFC 3339, UTC, milliseconds.
+				ts, _ := got["timestamp"].(string)
+				parsed, err := time.Parse("2006-01-02T15:04:05.000Z", ts)
+				if err != nil || parsed.Before(before) || parsed.After(time.Now().Add(time.Second)) {
+					t.Errorf("filled timestamp %q: %v", ts, err)
+				}
+				if out["timestamp"] != ts {
+					t.Errorf("result timestamp %v, entry %q", out["timestamp"], ts)
+				}
+				want = clone(want)
+				want["timestamp"] = ts
+			}
+			if len(got) != len(want) {
+				t.Errorf("entry has %d fields, want %d: %v", len(got), len(want), got)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("field %s = %q, want %q", k, got[k], v)
+				}
+			}
+			// The notice names the stream, the entry and its key fields. The
+			// server's own call records are announced too: skip those.
+			var n map[string]string
+			for n == nil || n["module"] == "mcp-redis" {
+				msg, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := msg.(*redis.Message)
+				n = nil
+				if err := json.Unmarshal([]byte(m.Payload), &n); err != nil {
+					t.Fatalf("notice %s: %v", m.Payload, err)
+				}
+				if n["module"] != "mcp-redis" && m.Channel != prefix+"events:"+w.stream {
+					t.Errorf("notice on %s", m.Channel)
+				}
+			}
+			wantNotice := clone(w.notice)
+			wantNotice["stream"], wantNotice["key"], wantNotice["id"] = w.stream, key, out["entry_id"].(string)
+			if fmt.Sprint(n) != fmt.Sprint(wantNotice) {
+				t.Errorf("notice = %v, want %v", n, wantNotice)
+			}
+			// And read_stream gives the entry back in the schema's types.
+			page := srv.ok("read_stream", map[string]any{"stream": w.stream, "start": out["entry_id"], "count": 1})
+			entries := page["entries"].([]any)
+			if len(entries) != 1 {
+				t.Fatalf("read_stream = %v", page)
+			}
+			fields := entries[0].(map[string]any)["fields"].(map[string]any)
+			for k, v := range want {
+				if !sameJSON(fields[k], v) {
+					t.Errorf("read_stream field %s = %#v, want %s", k, fields[k], v)
+				}
+			}
+		})
+	}
+
+	// The context of wf1 holds the delta's value.
+	c := srv.ok("get_context", map[string]any{"workflow_id": "wf1", "phase_id": "plan"})
+	steps, _ := json.Marshal(c["context"].(map[string]any)["plan"].(map[string]any)["steps"])
+	if string(steps) != `[{"a":1},"two"]` || c["last_delta_id"] == "" {
+		t.Errorf("get_context = %v", c)
+	}
+
+	// Every call above except audit_log's own was audited by the server.
+	calls, err := rdb.XRange(ctx, prefix+"audit_log_stream", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]int{}
+	for _, m := range calls {
+		if m.Values["module"] == "mcp-redis" {
+			audited[m.Values["procedure"].(string)]++
+		}
+	}
+	if audited["audit_log"] != 0 || audited["publish_ccwj_delta"] != 1 || audited["read_stream"] != 4 || audited["get_context"] != 1 {
+		t.Errorf("call records by tool = %v", audited)
+	}
+}
+
+// sameJSON reports whether a decoded read_stream value is the stream
+// field's value: a string as it is, anything else as the same JSON.
+func sameJSON(got any, field string) bool {
+	if s, ok := got.(string); ok {
+		return s == field
+	}
+	var want any
+	if json.Unmarshal([]byte(field), &want) != nil {
+		return false
+	}
+	return reflect.DeepEqual(got, want)
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Bad input gets a tool error naming the field, and nothing reaches Redis.
+func TestOverStdioBadInputIsAToolErrorAndWritesNothing(t *testing.T) {
+	rdb, prefix := testredis.Shared(t)
+	srv := spawn(t, []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false"}, "--redis-url", testredis.URL(), "--prefix", prefix)
+	cases := []struct {
+		tool, args, field string
+	}{
+		{"audit_log", `{"procedure":"p","status":"ok"}`, "module"},
+		{"audit_log", `{"module":"m","procedure":"p","status":"ok","modul":"x"}`, "valid arguments are: module"},
+		{"audit_log", `{"module":5,"procedure":"p","status":"ok"}`, "module"},
+		{"audit_log", `{"module":"m","procedure":"p","status":"ok","timestamp":"yesterday"}`, "timestamp"},
+		{"audit_log", `{"module":"m","procedure":"p","status":"ok","timestamp":"2026-13-45T00:00:00Z"}`, "timestamp"},
+		{"audit_log", `{"module":"m\u0000","procedure":"p","status":"ok"}`, "module"},
+		{"audit_log", `{"module":"` + strings.Repeat("m", 257) + `","procedure":"p","status":"ok"}`, "module"},
+		{"audit_log", `{"module":"m","procedure":"p","status":"ok","inputs":` + strings.Repeat(`{"a":`, 17) + `1` + strings.Repeat(`}`, 17) + `}`, "inputs"},
+		{"audit_log", `{"module":"m","procedure":"p","status":"ok","inputs":"not an object"}`, "inputs"},
+		{"audit_log", `{"module":"m","procedure":"p","status":"ok","rationale":"` + strings.Repeat("r", 70000) + `"}`, "rationale"},
+		{"publish_ccwj_delta", `{"workflow_id":"w","phase_id":"p","field":"f"}`, "value"},
+		{"emit_workflow_event", `{"workflow_id":"w\nx","phase":"p","event_type":"e"}`, "workflow_id"},
+		{"submit_feedback", `{"feedback":""}`, "feedback"},
+		{"read_stream", `{"stream":"mcp:locks"}`, "stream"},
+		{"read_stream", `{"stream":"user_feedback","count":1001}`, "count"},
+		{"read_stream", `{"stream":"user_feedback","count":"5"}`, "count"},
+		{"read_stream", `{"stream":"user_feedback","count":5.5}`, "count"},
+		{"read_stream", `{"stream":"user_feedback","start":"abc"}`, "start"},
+		{"get_context", `{"workflow_id":"   "}`, "workflow_id"},
+	}
+	for _, c := range cases {
+		res := srv.call(c.tool, args(c.args))
+		msg := resultText(res)
+		if !res.IsError || !strings.Contains(msg, c.field) {
+			t.Errorf("%s(%.80s): isError=%v %q, want a tool error naming %s", c.tool, c.args, res.IsError, msg, c.field)
+		}
+	}
+	// The next valid call succeeds, and only it was written.
+	srv.ok("audit_log", args(`{"module":"m","procedure":"p","status":"ok"}`))
+	keys, err := rdb.Keys(context.Background(), prefix+"*").Result()
+	if err != nil || len(keys) != 1 || keys[0] != prefix+"audit_log_stream" {
+		t.Errorf("keys after bad input = %v (%v)", keys, err)
+	}
+	if n := rdb.XLen(context.Background(), prefix+"audit_log_stream").Val(); n != 1 {
+		t.Errorf("audit stream holds %d entries", n)
+	}
+}
+
+// Redis going away gives tool errors in time, and calls succeed again when
+// it is back, with no restart of the server.
+func TestOverStdioAnUnreachableRedisIsAToolErrorAndRecoveryNeedsNoRestart(t *testing.T) {
+	redisSrv := testredis.Start(t)
+	srv := spawn(t, []string{"MCP_REDIS_REDIS_TIMEOUT=500ms"}, "--redis-url", redisSrv.URL())
+	write := `{"module":"m","procedure":"p","status":"ok"}`
+	srv.ok("audit_log", args(write))
+
+	redisSrv.Stop()
+	for _, tool := range []struct{ name, args string }{
+		{"audit_log", write},
+		{"read_stream", `{"stream":"audit_log_stream"}`},
+		{"get_context", `{"workflow_id":"w"}`},
+	} {
+		start := time.Now()
+		res := srv.call(tool.name, args(tool.args))
+		took := time.Since(start)
+		if !res.IsError || !strings.Contains(resultText(res), "unavailable") {
+			t.Errorf("%s with Redis down: isError=%v %q", tool.name, res.IsError, resultText(res))
+		}
+		// A generous bound that tells an answer from a hang, not a timing.
+		if took > 10*time.Second {
+			t.Errorf("%s with Redis down took %v", tool.name, took)
+		}
+	}
+
+	redisSrv.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := srv.call("audit_log", args(write))
+		if !res.IsError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after Redis came back: %s", resultText(res))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.ok("read_stream", args(`{"stream":"audit_log_stream"}`))
+}
+
+// With no configuration the server runs on the embedded Redis, says so on
+// stderr, and its tools work.
+func TestWithNoConfigurationTheEmbeddedRedisServes(t *testing.T) {
+	srv := spawn(t, []string{"MCP_REDIS_REDIS_URL=", "REDIS_URL="})
+	out := srv.ok("publish_ccwj_delta", args(`{"workflow_id":"w","phase_id":"p","field":"f","value":{"k":"v"}}`))
+	if out["stream"] != "mcp:ccwj_update_stream" {
+		t.Errorf("result = %v", out)
+	}
+	c := srv.ok("get_context", args(`{"workflow_id":"w"}`))
+	if fmt.Sprint(c["context"]) != "map[p:map[f:map[k:v]]]" {
+		t.Errorf("context = %v", c)
+	}
+	page := srv.ok("read_stream", args(`{"stream":"ccwj_update_stream"}`))
+	if len(page["entries"].([]any)) != 1 {
+		t.Errorf("read_stream = %v", page)
+	}
+	if !strings.Contains(srv.stderr.String(), "nothing is persisted") {
+		t.Errorf("stderr does not warn that nothing is persisted:\n%s", srv.stderr.String())
+	}
+}
+
+// Under stdio, stdout carries JSON-RPC only, and CRLF and blank lines are
+// tolerated.
+func TestStdoutCarriesJSONRPCOnly(t *testing.T) {
+	cmd := exec.Command(bin, "serve", "--log-level", "debug")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "MCP_REDIS_REDIS_URL=", "REDIS_URL=")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\r\n\n"+
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"+
+		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`+"\r\n"+
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"audit_log","arguments":{"module":"m","procedure":"p","status":"ok"}}}`+"\n")
+	_ = stdin.Close()
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(nil, 1<<20)
+	ids := map[float64]bool{}
+	for sc.Scan() {
+		var msg struct {
+			JSONRPC string   `json:"jsonrpc"`
+			ID      *float64 `json:"id"`
+			Error   any      `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil || msg.JSONRPC != "2.0" {
+			t.Fatalf("stdout line is not JSON-RPC: %q", sc.Text())
+		}
+		if msg.ID != nil && msg.Error == nil {
+			ids[*msg.ID] = true
+		}
+	}
+	if !ids[1] || !ids[2] || !ids[3] {
+		t.Errorf("answered ids = %v, want 1, 2 and 3", ids)
+	}
+}
+
+// An invalid configuration exits non-zero and lists every problem at once.
+func TestAnInvalidConfigurationListsEveryProblem(t *testing.T) {
+	cmd := exec.Command(bin, "serve", "--redis-url", "http://x", "--prefix", "a b")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "MCP_REDIS_REDIS_TIMEOUT=0s", "MCP_REDIS_LIMITS_MAX_ENTRY_BYTES=5")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("exit 0 with an invalid configuration:\n%s", out)
+	}
+	for _, key := range []string{"redis.url", "redis.prefix", "redis.timeout", "limits.max_entry_bytes"} {
+		if !strings.Contains(string(out), key) {
+			t.Errorf("the error does not name %s:\n%s", key, out)
+		}
+	}
+}
+
+func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"serve", "schemas", "version", "MCP_REDIS_", "config.yaml"}},
+		{[]string{"serve", "--help"}, []string{"--config", "--redis-url", "--prefix", "--transport"}},
+		{[]string{"schemas", "--help"}, []string{"--out"}},
+	} {
+		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%v does not mention %s", c.args, w)
+			}
+		}
+	}
+}
