@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/invopop/jsonschema"
 
@@ -28,6 +29,10 @@ const (
 	// PatternText: free text; tab, newline and carriage return allowed.
 	PatternText = `^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$`
 )
+
+// rfc3339 is the syntax of an RFC 3339 date-time (section 5.6), upper-case
+// T and Z; time.Parse then checks the calendar.
+var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
 
 var patternReasons = map[string]string{
 	PatternName: "must not be blank or contain control characters (tab, newline, NUL, …)",
@@ -92,6 +97,10 @@ func (d *decoder) Decode(raw []byte, target any) error {
 		}
 	}
 	if len(unknown) > 0 {
+		// A few names are enough to spot a typo; thousands would flood the answer.
+		if n := len(unknown); n > maxListed {
+			unknown = append(unknown[:maxListed], fmt.Sprintf("and %d more", n-maxListed))
+		}
 		p.add("arguments", "unknown argument %s; valid arguments are: %s", strings.Join(unknown, ", "), strings.Join(d.names, ", "))
 	}
 	for _, name := range d.schema.Required {
@@ -116,11 +125,20 @@ func (d *decoder) Decode(raw []byte, target any) error {
 	return nil
 }
 
+// maxListed bounds how many unknown argument names one error lists.
+const maxListed = 8
+
+// clip shortens s to at most 64 bytes for a message, cutting between
+// characters so the message stays valid UTF-8.
 func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+	if len(s) <= 64 {
+		return s
 	}
-	return s
+	n := 64
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // splitObject reads a JSON object into its members, rejecting anything
@@ -250,33 +268,61 @@ func (d *decoder) checkString(p *problems, name string, s *jsonschema.Schema, v 
 		return
 	}
 	if s.Format == "date-time" {
-		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+		// time.Parse alone also takes "15:04:05,5", a one-digit hour and
+		// offsets such as +24:00, none of which is RFC 3339.
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil || !rfc3339.MatchString(v) {
 			p.add(name, "%q is not an RFC 3339 timestamp (e.g. 2026-01-02T15:04:05.000Z)", clip(v))
 		}
 	}
 }
 
+// maxNumberText bounds the text of a number compared with a bound:
+// parsing decimal text is quadratic in its length, and no bound needs more.
+const maxNumberText = 1024
+
 func checkNumber(p *problems, name string, s *jsonschema.Schema, raw json.RawMessage) {
-	n, ok := new(big.Float).SetPrec(200).SetString(string(raw))
-	if !ok {
-		p.add(name, "is not a number")
-		return
-	}
+	text := string(raw)
 	if s.Type == "integer" {
-		if bytes.ContainsAny(raw, ".eE") {
-			p.add(name, "must be a whole number, not %s", clip(string(raw)))
+		if strings.ContainsAny(text, ".eE") {
+			p.add(name, "must be a whole number, not %s", clip(text))
+			return
+		}
+		// JSON has no leading zeros: 20 digits or more is beyond int64,
+		// and not worth parsing (a megabyte of digits takes seconds).
+		if digits := strings.TrimPrefix(text, "-"); len(digits) > 19 {
+			switch {
+			case text[0] == '-' && s.Minimum != "":
+				p.add(name, "%s is below the minimum %s", clip(text), s.Minimum)
+			case text[0] != '-' && s.Maximum != "":
+				p.add(name, "%s is above the maximum %s", clip(text), s.Maximum)
+			default:
+				p.add(name, "%s is out of range", clip(text))
+			}
 			return
 		}
 	}
+	if s.Type != "integer" && s.Minimum == "" && s.Maximum == "" {
+		return // any JSON number, e.g. in a Value
+	}
+	if len(text) > maxNumberText {
+		p.add(name, "has more than %d characters", maxNumberText)
+		return
+	}
+	n, ok := new(big.Float).SetPrec(200).SetString(text)
+	if !ok {
+		// A valid JSON number big.Float cannot hold: an exponent beyond int32.
+		p.add(name, "%s is out of range", clip(text))
+		return
+	}
 	if s.Minimum != "" {
 		if lim, _ := new(big.Float).SetPrec(200).SetString(string(s.Minimum)); lim != nil && n.Cmp(lim) < 0 {
-			p.add(name, "%s is below the minimum %s", clip(string(raw)), s.Minimum)
+			p.add(name, "%s is below the minimum %s", clip(text), s.Minimum)
 			return
 		}
 	}
 	if s.Maximum != "" {
 		if lim, _ := new(big.Float).SetPrec(200).SetString(string(s.Maximum)); lim != nil && n.Cmp(lim) > 0 {
-			p.add(name, "%s is above the maximum %s", clip(string(raw)), s.Maximum)
+			p.add(name, "%s is above the maximum %s", clip(text), s.Maximum)
 			return
 		}
 	}
@@ -286,7 +332,7 @@ func checkNumber(p *problems, name string, s *jsonschema.Schema, raw json.RawMes
 	}
 	if s.Type == "integer" {
 		if i, _ := n.Int(nil); !i.IsInt64() {
-			p.add(name, "%s is out of range", clip(string(raw)))
+			p.add(name, "%s is out of range", clip(text))
 		}
 	}
 }

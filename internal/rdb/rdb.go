@@ -86,15 +86,25 @@ func tune(o *redis.UniversalOptions, timeout time.Duration) {
 //	redis+cluster://[user:pass@]host:port[,host:port…][?…]
 //
 // The rediss+sentinel and rediss+cluster forms use TLS. Options are
-// go-redis URL options (dial_timeout, pool_size, …); an unknown one is an
-// error. For Sentinel the URL's user and password are the Sentinel's, and
-// the master's are given as ?username=&password=.
+// go-redis URL options (pool_size, max_active_conns, …); an unknown one is
+// an error. Open replaces timeouts and retries given there by its own
+// policy (see tune). For Sentinel the URL's user and password are the
+// Sentinel's, and the master's are given as ?username=&password=.
 func ParseURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, errors.New("redis.url: not a URL")
 	}
 	scheme, mode, _ := strings.Cut(u.Scheme, "+")
+	// The path is a database number. go-redis echoes a bad one, and a bad
+	// one is most often a password with an unencoded "/" (redis://u:p/w@h).
+	db := strings.Trim(u.Path, "/")
+	if scheme != "unix" && strings.Trim(db, "0123456789") != "" {
+		return nil, errors.New("redis.url: the path must be a database number (redis://host:6379/0)")
+	}
+	if mode == "cluster" && strings.Trim(db, "0") != "" {
+		return nil, errors.New("redis.url: a cluster has only database 0")
+	}
 	switch mode {
 	case "":
 		o, err := redis.ParseURL(raw)
@@ -103,8 +113,11 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 		}
 		return &redis.UniversalOptions{
 			Addrs: []string{o.Addr}, Username: o.Username, Password: o.Password,
-			DB: o.DB, TLSConfig: o.TLSConfig, ClientName: o.ClientName,
-			PoolSize: o.PoolSize, MinIdleConns: o.MinIdleConns, Protocol: o.Protocol,
+			DB: o.DB, TLSConfig: o.TLSConfig, ClientName: o.ClientName, Protocol: o.Protocol,
+			PoolFIFO: o.PoolFIFO, PoolSize: o.PoolSize, MaxConcurrentDials: o.MaxConcurrentDials,
+			MinIdleConns: o.MinIdleConns, MaxIdleConns: o.MaxIdleConns, MaxActiveConns: o.MaxActiveConns,
+			ConnMaxIdleTime: o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime,
+			ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
 		}, nil
 	case "sentinel", "cluster":
 	default:
@@ -133,7 +146,11 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 			Addrs: o.SentinelAddrs, MasterName: o.MasterName,
 			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig,
-			ClientName: o.ClientName, PoolSize: o.PoolSize, Protocol: o.Protocol,
+			ClientName: o.ClientName, Protocol: o.Protocol,
+			PoolFIFO: o.PoolFIFO, PoolSize: o.PoolSize, MaxConcurrentDials: o.MaxConcurrentDials,
+			MinIdleConns: o.MinIdleConns, MaxIdleConns: o.MaxIdleConns, MaxActiveConns: o.MaxActiveConns,
+			ConnMaxIdleTime: o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime,
+			ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
 		}, nil
 	}
 	o, err := redis.ParseClusterURL(u.String())
@@ -142,7 +159,11 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 	}
 	return &redis.UniversalOptions{
 		Addrs: o.Addrs, IsClusterMode: true, Username: o.Username, Password: o.Password,
-		TLSConfig: o.TLSConfig, ClientName: o.ClientName, PoolSize: o.PoolSize, Protocol: o.Protocol,
+		TLSConfig: o.TLSConfig, ClientName: o.ClientName, Protocol: o.Protocol,
+		PoolFIFO: o.PoolFIFO, PoolSize: o.PoolSize, MaxConcurrentDials: o.MaxConcurrentDials,
+		MinIdleConns: o.MinIdleConns, MaxIdleConns: o.MaxIdleConns, MaxActiveConns: o.MaxActiveConns,
+		ConnMaxIdleTime: o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter, MaxRedirects: o.MaxRedirects, ReadOnly: o.ReadOnly,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -134,7 +135,11 @@ func Encode(record any) ([]Field, error) {
 		case kUint:
 			val = strconv.FormatUint(fv.Uint(), 10)
 		case kFloat:
-			val = strconv.FormatFloat(fv.Float(), 'g', -1, 64)
+			f := fv.Float()
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("encode %s: %v is not a JSON number", s.name, f)
+			}
+			val = strconv.FormatFloat(f, 'g', -1, 64)
 		case kJSON:
 			raw := fv.Bytes()
 			if len(raw) == 0 {
@@ -177,8 +182,13 @@ func Decode(values map[string]string, record reflect.Type) map[string]any {
 func decodeValue(k kind, val string) any {
 	switch k {
 	case kBool:
-		if b, err := strconv.ParseBool(val); err == nil {
-			return b
+		// Only the JSON text Encode writes: strconv.ParseBool would also
+		// take 1, t, TRUE, …, which would not come back as written.
+		switch val {
+		case "true":
+			return true
+		case "false":
+			return false
 		}
 	case kInt, kUint, kFloat:
 		if _, err := strconv.ParseFloat(val, 64); err == nil && json.Valid([]byte(val)) {
