@@ -332,8 +332,12 @@ func ValidateURL(s string) error {
 	}
 	// The path is a database number. Anything else is most often a
 	// password with an unencoded "/" (redis://u:p/w@h): don't echo it.
-	if db := strings.Trim(u.Path, "/"); u.Scheme != "unix" && strings.Trim(db, "0123456789") != "" {
+	db := strings.Trim(u.Path, "/")
+	if u.Scheme != "unix" && strings.Trim(db, "0123456789") != "" {
 		return fmt.Errorf("the path must be a database number (redis://127.0.0.1:6379/0)%s", userinfoHint(s))
+	}
+	if strings.HasSuffix(u.Scheme, "+cluster") && strings.Trim(db, "0") != "" {
+		return fmt.Errorf("a cluster has only database 0")
 	}
 	return nil
 }

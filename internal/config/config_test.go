@@ -543,6 +543,7 @@ func TestValidateURLAcceptsEverySupportedForm(t *testing.T) {
 		"rediss+sentinel://s1:26379?master_name=mymaster",
 		"redis+cluster://n1:7000,n2:7001",
 		"rediss+cluster://n1:7000",
+		"redis+cluster://n1:7000/0",
 		"redis://[::1]:6379/0",
 	} {
 		if err := config.ValidateURL(raw); err != nil {
@@ -564,6 +565,7 @@ func TestValidateURLRejectsWhatCannotWork(t *testing.T) {
 		"redis:///0",
 		"redis://h:6379/zero",
 		"redis://h:6379/0/1",
+		"redis+cluster://n1:7000/3",
 	} {
 		if err := config.ValidateURL(raw); err == nil {
 			t.Errorf("ValidateURL(%q) = nil; want an error", raw)
@@ -605,5 +607,19 @@ func TestEveryFlagIsDeclaredByAddFlags(t *testing.T) {
 	}
 	if fs.Lookup("config") == nil {
 		t.Error("AddFlags does not declare --config")
+	}
+}
+
+func TestTheShippedConfigYAMLLoadsToTheDefaults(t *testing.T) {
+	shipped, err := filepath.Abs(filepath.Join("..", "..", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shipped); errors.Is(err, fs.ErrNotExist) {
+		t.Skip("no config.yaml at the repository root")
+	}
+	isolate(t)
+	if got, want := load(t, flags(t, "--config", shipped)), config.Defaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s loads to %+v\nwant the defaults %+v", shipped, got, want)
 	}
 }
