@@ -24,8 +24,9 @@ type entry struct {
 	Timestamp  string          `json:"timestamp"`
 }
 
-// entries mints entries with a distinct log_id per call, so the server's
-// idempotency check never answers from an earlier entry.
+// entries mints entries with a distinct log_id per call number (warm-up
+// calls are negative), so the server's idempotency check never answers from
+// an earlier entry.
 type entries struct {
 	scope string
 }
@@ -41,7 +42,7 @@ func (g entries) next(i int) entry {
 		Inputs:     json.RawMessage(typicalInputs),
 		SessionID:  "sess-7f3a9c",
 		WorkflowID: "wf-checkout-incidents",
-		LogID:      fmt.Sprintf("%slog-%07d", g.scope, i),
+		LogID:      fmt.Sprintf("%slog-%d", g.scope, i),
 		Timestamp:  time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 	}
 }

@@ -1,17 +1,24 @@
 // Command mcp-redis-bench measures what the mcp-redis server costs over a
 // plain Redis client, in one run against one real Redis:
 //
-//	(a) raw go-redis XADD of a typical audit entry, sequential;
-//	(b) audit_log tool calls through the real binary over stdio, sequential,
-//	    with the per-call audit on and off;
+//	(a) raw go-redis XADD of a typical audit entry;
+//	(b) audit_log tool calls through the real binary over stdio, with the
+//	    per-call audit on and off (one server each);
 //	(c) the ratios b/a in calls/s;
-//	(d) cold start: spawn to the reply to initialize;
-//	(e) the server's peak RSS (VmHWM) after each series (b).
+//	(d) cold start: spawn to the reply to initialize, over 20 spawns;
+//	(e) each server's peak RSS (VmHWM) after its timed calls.
+//
+// Every call is sequential: one in flight at a time. After a warm-up per
+// series, the series take turns in blocks (--block), so load from other
+// processes falls on all of them alike. The report also gives the server's
+// CPU time per call, which a busy machine distorts far less than calls/s.
 //
 // It prints a table with the targets and PASS/MISS per target; the
-// figures are for reading, not a test. Every key it writes lives under a
-// fresh prefix bench:<random>: and is deleted at the end (SCAN+DEL, never
-// FLUSH). It talks only to a loopback Redis and stops by itself (--timeout).
+// figures are for reading, not a test. It exits 1 only when something failed,
+// including any tool call that failed or came back with isError. Every key it
+// writes lives under a fresh prefix bench:<random>: and is deleted at the
+// end (SCAN+DEL, never FLUSH). It talks only to a loopback Redis and stops
+// by itself (--timeout).
 //
 // Usage, from inside the module:
 //
@@ -26,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +47,7 @@ type options struct {
 	n        int
 	warmup   int
 	coldRuns int
+	block    int
 	protocol string
 	timeout  time.Duration
 	json     bool
@@ -51,6 +60,7 @@ func parseFlags() options {
 	flag.IntVar(&o.n, "n", 10000, "timed calls per series")
 	flag.IntVar(&o.warmup, "warmup", 300, "untimed calls before each timed series")
 	flag.IntVar(&o.coldRuns, "cold-runs", 20, "spawns measured for the cold start")
+	flag.IntVar(&o.block, "block", 500, "calls per turn when series (a) and (b) take turns")
 	flag.StringVar(&o.protocol, "protocol", mcp.ProtocolVersion20251125,
 		"MCP protocol version the client asks for in series (b); 2026-07-28 negotiates the stateless revision")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "stop the whole run after this long")
@@ -72,8 +82,8 @@ func main() {
 var errCallsFailed = errors.New("some calls failed; see the errors above")
 
 func run(o options) error {
-	if o.n < 1 || o.warmup < 0 || o.coldRuns < 1 {
-		return errors.New("--n and --cold-runs must be at least 1, --warmup at least 0")
+	if o.n < 1 || o.block < 1 || o.coldRuns < 1 || o.warmup < 0 {
+		return errors.New("--n, --block and --cold-runs must be at least 1, --warmup at least 0")
 	}
 	// The deadline bounds the run; a signal cancels it so cleanup still runs.
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -118,39 +128,93 @@ func run(o options) error {
 	return nil
 }
 
-// measure runs every measurement in turn. Each series gets its own key
-// prefix, so no series writes into a stream another one filled.
+// measure runs series (a) and (b), then the cold starts. Each series gets
+// its own key prefix, so none writes into a stream another one filled.
 func measure(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string) (*results, error) {
-	res := &results{N: o.n, Warmup: o.warmup, Protocol: o.protocol, RedisURL: redact(o.redisURL)}
-	var err error
-
-	logf("(a) raw XADD: %d warm-up + %d timed calls", o.warmup, o.n)
-	if res.Raw, err = rawSeries(ctx, rdb, prefix+"raw:", o.warmup, o.n); err != nil {
-		return nil, fmt.Errorf("raw XADD series: %w", err)
-	}
-	for _, audit := range []bool{true, false} {
-		logf("(b) audit_log, audit %s: %d warm-up + %d timed calls", onOff(audit), o.warmup, o.n)
-		s := srv
-		s.audit = audit
-		s.prefix = prefix + "audit-" + onOff(audit) + ":"
-		ts, err := toolSeries(ctx, s, o.warmup, o.n)
-		if err != nil {
-			return nil, fmt.Errorf("audit_log series (audit %s): %w", onOff(audit), err)
-		}
-		if audit {
-			res.AuditOn = ts
-		} else {
-			res.AuditOff = ts
-		}
+	res := &results{N: o.n, Warmup: o.warmup, Block: o.block, Protocol: o.protocol,
+		RedisURL: redact(o.redisURL), LoadBefore: loadAvg()}
+	if err := measureSeries(ctx, o, rdb, srv, prefix, res); err != nil {
+		return nil, err
 	}
 	logf("(d) cold start: %d spawns", o.coldRuns)
 	cold := srv
 	cold.audit = true
 	cold.prefix = prefix + "cold:"
+	var err error
 	if res.Cold, err = coldStart(ctx, cold, o.coldRuns); err != nil {
 		return nil, fmt.Errorf("cold start: %w", err)
 	}
+	res.LoadAfter = loadAvg()
 	return res, nil
+}
+
+// measureSeries runs (a) raw XADD and (b) audit_log with the audit on and
+// off, taking turns (see interleave), and fills their figures into res. The
+// two servers live for the whole of it and are closed before it returns.
+func measureSeries(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string, res *results) error {
+	raw := newRunner("(a) raw XADD", o.n, rawXAdd(rdb, prefix+"raw:"))
+	runners := []*runner{raw}
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.close()
+		}
+	}()
+	for _, audit := range []bool{true, false} {
+		spec := srv
+		spec.audit = audit
+		spec.prefix = prefix + "audit-" + onOff(audit) + ":"
+		s, err := startTool(ctx, spec)
+		if err != nil {
+			return fmt.Errorf("audit_log server (audit %s): %w", onOff(audit), err)
+		}
+		servers = append(servers, s)
+		runners = append(runners, newRunner("(b) audit "+onOff(audit), o.n, s.auditCalls(spec.prefix)))
+	}
+
+	for _, r := range runners {
+		logf("%s: %d warm-up calls", r.name, o.warmup)
+		if err := r.warmUp(ctx, o.warmup); err != nil {
+			return err
+		}
+	}
+	cpu0 := make([]time.Duration, len(servers))
+	for i, s := range servers {
+		var err error
+		if cpu0[i], err = s.cpuTime(); err != nil {
+			return err
+		}
+	}
+	logf("(a)+(b): %d timed calls per series, in turns of %d", o.n, o.block)
+	if err := interleave(ctx, runners, o.n, o.block); err != nil {
+		return err
+	}
+
+	res.Raw = raw.rec.summary()
+	var err error
+	if res.AuditOn, err = toolFigures(servers[0], runners[1], cpu0[0], o.n); err != nil {
+		return err
+	}
+	res.AuditOff, err = toolFigures(servers[1], runners[2], cpu0[1], o.n)
+	return err
+}
+
+// toolFigures reads what the still-running server spent on its n timed
+// calls, from its CPU time at their start, cpu0.
+func toolFigures(s *server, r *runner, cpu0 time.Duration, n int) (*toolResult, error) {
+	cpu1, err := s.cpuTime()
+	if err != nil {
+		return nil, err
+	}
+	hwm, err := s.peakRSS()
+	if err != nil {
+		return nil, err
+	}
+	t := &toolResult{series: r.rec.summary(), PeakRSSBytes: hwm, CPUPerCall: (cpu1 - cpu0) / time.Duration(n)}
+	if t.Errors > 0 {
+		t.StderrTail = s.stderr.String()
+	}
+	return t, nil
 }
 
 // redact hides a password in the URL, which the report prints.
@@ -167,6 +231,17 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// loadAvg returns the 1-minute load average: the figures are wall-clock
+// times, so a busy machine is worth knowing about when reading them.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	load, _, _ := strings.Cut(string(b), " ")
+	return load
 }
 
 // logf reports progress on stderr, keeping stdout for the figures.

@@ -63,31 +63,19 @@ func newPrefix() (string, error) {
 	return "bench:" + hex.EncodeToString(b[:]) + ":", nil
 }
 
-// rawSeries appends warmup+n typical entries with XADD … MAXLEN ~ and times
-// the last n: the floor any server built on go-redis can reach.
-func rawSeries(ctx context.Context, rdb redisClient, prefix string, warmup, n int) (*series, error) {
+// rawXAdd returns the call of series (a): XADD … MAXLEN ~ of a typical
+// entry, straight through go-redis; the floor any server built on go-redis
+// can reach.
+func rawXAdd(rdb redisClient, prefix string) func(ctx context.Context, i int) error {
 	key := prefix + "audit_log_stream"
 	gen := newEntries(prefix)
-	add := func(i int) error {
-		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	return func(ctx context.Context, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
-		return rdb.XAdd(cctx, &redis.XAddArgs{
+		return rdb.XAdd(ctx, &redis.XAddArgs{
 			Stream: key, MaxLen: auditMaxLen, Approx: true, Values: gen.next(i).fields(),
 		}).Err()
 	}
-	for i := range warmup {
-		if err := add(i); err != nil {
-			return nil, err
-		}
-	}
-	rec := newRecorder(n)
-	for i := range n {
-		_ = rec.time(func() error { return add(warmup + i) })
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
-	return rec.summary(), nil
 }
 
 // cleanup deletes every key of the run: the streams under prefix and the

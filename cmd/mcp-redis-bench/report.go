@@ -5,18 +5,22 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
 
 // results are every figure of one run.
 type results struct {
-	N, Warmup         int
-	Protocol          string
-	RedisURL          string
-	Raw               *series
-	AuditOn, AuditOff *toolResult
-	Cold              spread
+	N, Warmup, Block int
+	Protocol         string
+	RedisURL         string
+	// LoadBefore and LoadAfter are the 1-minute load averages around the
+	// measurements.
+	LoadBefore, LoadAfter string
+	Raw                   *series
+	AuditOn, AuditOff     *toolResult
+	Cold                  spread
 }
 
 func (r *results) failedCalls() int {
@@ -64,35 +68,41 @@ func (r *results) targets() []target {
 }
 
 func printReport(w io.Writer, r *results) {
-	fmt.Fprintf(w, "\nmcp-redis bench: %s, %d timed calls per series after %d warm-up, protocol %s (series b), GOMAXPROCS %d\n\n",
-		r.RedisURL, r.N, r.Warmup, r.Protocol, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "\nmcp-redis bench: %s, %d sequential timed calls per series after %d warm-up, series (a) and (b) in turns of %d, protocol %s for (b)\n",
+		r.RedisURL, r.N, r.Warmup, r.Block, r.Protocol)
+	fmt.Fprintf(w, "%d CPUs, load average %s before, %s after\n\n", runtime.NumCPU(), r.LoadBefore, r.LoadAfter)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "series\tcalls/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\t")
-	seriesRow(tw, "(a) raw go-redis XADD", r.Raw, "-")
-	seriesRow(tw, "(b) audit_log, audit on", r.AuditOn.series, fmt.Sprintf("%.1f", mib(r.AuditOn.PeakRSSBytes)))
-	seriesRow(tw, "(b) audit_log, audit off", r.AuditOff.series, fmt.Sprintf("%.1f", mib(r.AuditOff.PeakRSSBytes)))
+	fmt.Fprintln(tw, "series\tcalls/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\tserver CPU µs/call\t")
+	seriesRow(tw, "(a) raw go-redis XADD", r.Raw, "-", "-")
+	toolRow(tw, "(b) audit_log, audit on", r.AuditOn)
+	toolRow(tw, "(b) audit_log, audit off", r.AuditOff)
 	tw.Flush()
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\t")
 	for _, t := range r.targets() {
-		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\n", t.Name, value(t), t.Op, trim(t.Limit, t.Unit), passMiss(t.Pass), t.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\n", t.Name, value(t), t.Op, limitText(t.Limit, t.Unit), passMiss(t.Pass), t.Detail)
 	}
 	tw.Flush()
 
-	printErrors(w, "(a) raw XADD", r.Raw)
-	printErrors(w, "(b) audit on", r.AuditOn.series)
-	printErrors(w, "(b) audit off", r.AuditOff.series)
+	printErrors(w, "(a) raw XADD", r.Raw, "")
+	printErrors(w, "(b) audit on", r.AuditOn.series, r.AuditOn.StderrTail)
+	printErrors(w, "(b) audit off", r.AuditOff.series, r.AuditOff.StderrTail)
 }
 
-func seriesRow(w io.Writer, name string, s *series, rss string) {
-	fmt.Fprintf(w, "%s\t%.0f\t%.3f\t%.3f\t%d\t%s\t\n", name, s.CallsPerSec, ms(s.P50), ms(s.P99), s.Errors, rss)
+func seriesRow(w io.Writer, name string, s *series, rss, cpu string) {
+	fmt.Fprintf(w, "%s\t%.0f\t%.3f\t%.3f\t%d\t%s\t%s\t\n", name, s.CallsPerSec, ms(s.P50), ms(s.P99), s.Errors, rss, cpu)
 }
 
-// printErrors lists each distinct failure of a series with its count.
-func printErrors(w io.Writer, name string, s *series) {
+func toolRow(w io.Writer, name string, t *toolResult) {
+	seriesRow(w, name, t.series, fmt.Sprintf("%.1f", mib(t.PeakRSSBytes)), fmt.Sprintf("%.0f", us(t.CPUPerCall)))
+}
+
+// printErrors lists each distinct failure of a series with its count, and
+// the end of the server's log when there is one.
+func printErrors(w io.Writer, name string, s *series, stderrTail string) {
 	if s.Errors == 0 {
 		return
 	}
@@ -100,6 +110,15 @@ func printErrors(w io.Writer, name string, s *series) {
 	for _, msg := range topErrors(s.ErrorCounts) {
 		fmt.Fprintf(w, "  %6d × %s\n", s.ErrorCounts[msg], msg)
 	}
+	if tail := lastLines(stderrTail, 10); tail != "" {
+		fmt.Fprintf(w, "server stderr (last lines):\n%s\n", tail)
+	}
+}
+
+// lastLines returns the last n lines of s, without the trailing newline.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 func value(t target) string {
@@ -109,7 +128,7 @@ func value(t target) string {
 	return fmt.Sprintf("%.1f %s", t.Value, t.Unit)
 }
 
-func trim(limit float64, unit string) string {
+func limitText(limit float64, unit string) string {
 	if unit == "" {
 		return fmt.Sprintf("%g", limit)
 	}
@@ -125,23 +144,30 @@ func passMiss(ok bool) string {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // The JSON form of the figures: milliseconds and MiB as numbers.
 type (
 	jsonSeries struct {
-		CallsPerSec float64  `json:"calls_per_sec"`
-		P50MS       float64  `json:"p50_ms"`
-		P99MS       float64  `json:"p99_ms"`
-		Calls       int      `json:"calls"`
-		Errors      int      `json:"errors"`
-		PeakRSSMiB  *float64 `json:"peak_rss_mib,omitempty"`
+		CallsPerSec  float64  `json:"calls_per_sec"`
+		P50MS        float64  `json:"p50_ms"`
+		P99MS        float64  `json:"p99_ms"`
+		Calls        int      `json:"calls"`
+		Errors       int      `json:"errors"`
+		PeakRSSMiB   *float64 `json:"peak_rss_mib,omitempty"`
+		CPUUSPerCall *float64 `json:"server_cpu_us_per_call,omitempty"`
 	}
 	jsonReport struct {
 		RedisURL      string     `json:"redis_url"`
 		Protocol      string     `json:"protocol"`
 		N             int        `json:"n"`
 		Warmup        int        `json:"warmup"`
+		Block         int        `json:"block"`
+		CPUs          int        `json:"cpus"`
+		LoadBefore    string     `json:"load_avg_before"`
+		LoadAfter     string     `json:"load_avg_after"`
 		RawXAdd       jsonSeries `json:"raw_xadd"`
 		AuditOn       jsonSeries `json:"audit_log_audit_on"`
 		AuditOff      jsonSeries `json:"audit_log_audit_off"`
@@ -157,21 +183,24 @@ type (
 	}
 )
 
-func toJSONSeries(s *series, rssBytes int64) jsonSeries {
-	j := jsonSeries{CallsPerSec: s.CallsPerSec, P50MS: ms(s.P50), P99MS: ms(s.P99), Calls: s.Calls, Errors: s.Errors}
-	if rssBytes > 0 {
-		v := mib(rssBytes)
-		j.PeakRSSMiB = &v
-	}
+func toJSONSeries(s *series) jsonSeries {
+	return jsonSeries{CallsPerSec: s.CallsPerSec, P50MS: ms(s.P50), P99MS: ms(s.P99), Calls: s.Calls, Errors: s.Errors}
+}
+
+func toJSONTool(t *toolResult) jsonSeries {
+	j := toJSONSeries(t.series)
+	rss, cpu := mib(t.PeakRSSBytes), us(t.CPUPerCall)
+	j.PeakRSSMiB, j.CPUUSPerCall = &rss, &cpu
 	return j
 }
 
 func printJSON(w io.Writer, r *results) error {
 	j := jsonReport{
-		RedisURL: r.RedisURL, Protocol: r.Protocol, N: r.N, Warmup: r.Warmup,
-		RawXAdd:       toJSONSeries(r.Raw, 0),
-		AuditOn:       toJSONSeries(r.AuditOn.series, r.AuditOn.PeakRSSBytes),
-		AuditOff:      toJSONSeries(r.AuditOff.series, r.AuditOff.PeakRSSBytes),
+		RedisURL: r.RedisURL, Protocol: r.Protocol, N: r.N, Warmup: r.Warmup, Block: r.Block,
+		CPUs: runtime.NumCPU(), LoadBefore: r.LoadBefore, LoadAfter: r.LoadAfter,
+		RawXAdd:       toJSONSeries(r.Raw),
+		AuditOn:       toJSONTool(r.AuditOn),
+		AuditOff:      toJSONTool(r.AuditOff),
 		RatioAuditOn:  r.ratio(r.AuditOn),
 		RatioAuditOff: r.ratio(r.AuditOff),
 		Targets:       r.targets(),

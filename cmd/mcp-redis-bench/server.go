@@ -97,8 +97,8 @@ func (s *server) close() {
 }
 
 func (s *server) withStderr(err error) error {
-	if tail := strings.TrimSpace(s.stderr.String()); tail != "" {
-		return fmt.Errorf("%w\nserver stderr (tail):\n%s", err, tail)
+	if tail := lastLines(s.stderr.String(), 10); tail != "" {
+		return fmt.Errorf("%w\nserver stderr (last lines):\n%s", err, tail)
 	}
 	return err
 }
@@ -131,44 +131,43 @@ func resultText(res *mcp.CallToolResult) string {
 	return strings.Join(parts, " ")
 }
 
-// toolResult is a series (b) and the server's peak memory after it.
+// toolResult is a series (b) and what the server process spent on it.
 type toolResult struct {
 	*series
 	PeakRSSBytes int64
+	// CPUPerCall is the server's user+system CPU time over the timed calls,
+	// per call: unlike calls/s it hardly moves when other processes compete
+	// for the CPUs, so it shows the server's own cost on a busy machine.
+	CPUPerCall time.Duration
+	// StderrTail is the end of the server's log, kept when calls failed.
+	StderrTail string
 }
 
-// toolSeries spawns a server, warms it up, times n sequential audit_log
-// calls and reads the server's VmHWM before letting it go.
-func toolSeries(ctx context.Context, spec serverSpec, warmup, n int) (*toolResult, error) {
+// startTool spawns and initializes a server for series (b).
+func startTool(ctx context.Context, spec serverSpec) (*server, error) {
 	srv, err := spawn(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.close()
 	if err := srv.initialize(ctx); err != nil {
+		srv.close()
 		return nil, err
 	}
-	gen := newEntries(spec.prefix)
-	// The warm-up fills the connection pool, the script cache and the Go
-	// runtime's heap; a failure here means the setup is wrong.
-	for i := range warmup {
-		if err := srv.callAudit(ctx, gen.next(i)); err != nil {
-			return nil, srv.withStderr(fmt.Errorf("warm-up call %d: %w", i, err))
-		}
-	}
-	rec := newRecorder(n)
-	for i := range n {
-		_ = rec.time(func() error { return srv.callAudit(ctx, gen.next(warmup+i)) })
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
-	hwm, err := peakRSS(srv.cmd.Process.Pid)
-	if err != nil {
-		return nil, err
-	}
-	return &toolResult{series: rec.summary(), PeakRSSBytes: hwm}, nil
+	return srv, nil
 }
+
+// auditCalls returns the call of series (b): one audit_log call with a
+// typical entry.
+func (s *server) auditCalls(scope string) func(ctx context.Context, i int) error {
+	gen := newEntries(scope)
+	return func(ctx context.Context, i int) error { return s.callAudit(ctx, gen.next(i)) }
+}
+
+// cpuTime is the server's CPU time so far.
+func (s *server) cpuTime() (time.Duration, error) { return cpuTime(s.cmd.Process.Pid) }
+
+// peakRSS is the server's VmHWM so far.
+func (s *server) peakRSS() (int64, error) { return peakRSS(s.cmd.Process.Pid) }
 
 // coldStart times runs spawns, each from exec to the reply to initialize.
 // The protocol is pinned to the last revision with an initialize handshake:
@@ -216,6 +215,34 @@ func peakRSS(pid int) (int64, error) {
 		return 0, fmt.Errorf("peak RSS: %w", err)
 	}
 	return 0, errors.New("peak RSS: no VmHWM line in /proc/<pid>/status")
+}
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, 100 on
+// every Linux architecture Go supports (reading it needs sysconf, i.e. cgo).
+const userHZ = 100
+
+// cpuTime reads the user+system CPU time of all threads of a live pid.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time: %w", err)
+	}
+	// The command name, field 2, may hold spaces; fields are counted after
+	// its closing parenthesis, where field 3 (state) starts.
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	f := strings.Fields(string(rest))
+	if !ok || len(f) < 13 {
+		return 0, errors.New("cpu time: unexpected /proc/<pid>/stat")
+	}
+	var ticks int64
+	for _, field := range f[11:13] { // utime and stime, fields 14 and 15
+		t, err := strconv.ParseInt(field, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cpu time: %w", err)
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
 // serverBinary returns the binary to bench and a working directory without

@@ -10,10 +10,12 @@ import (
 
 // series is the outcome of one timed series of sequential calls.
 type series struct {
-	Calls       int
-	Errors      int
-	Elapsed     time.Duration // first call's start to last call's end
-	CallsPerSec float64
+	Calls  int
+	Errors int
+	// Busy is the sum of the calls' times. The series run in turns, so
+	// wall-clock time would count the other series' turns too.
+	Busy        time.Duration
+	CallsPerSec float64 // Calls / Busy
 	P50, P99    time.Duration
 	// ErrorCounts counts the failed calls by message.
 	ErrorCounts map[string]int
@@ -21,9 +23,8 @@ type series struct {
 
 // recorder collects the latency and outcome of each call of a series.
 type recorder struct {
-	samples     []time.Duration
-	first, last time.Time
-	errors      map[string]int
+	samples []time.Duration
+	errors  map[string]int
 }
 
 func newRecorder(n int) *recorder {
@@ -35,12 +36,7 @@ func newRecorder(n int) *recorder {
 func (r *recorder) time(call func() error) error {
 	start := time.Now()
 	err := call()
-	end := time.Now()
-	if r.first.IsZero() {
-		r.first = start
-	}
-	r.last = end
-	r.samples = append(r.samples, end.Sub(start))
+	r.samples = append(r.samples, time.Since(start))
 	if err != nil {
 		r.errors[err.Error()]++
 	}
@@ -48,12 +44,15 @@ func (r *recorder) time(call func() error) error {
 }
 
 func (r *recorder) summary() *series {
-	s := &series{Calls: len(r.samples), Elapsed: r.last.Sub(r.first), ErrorCounts: r.errors}
+	s := &series{Calls: len(r.samples), ErrorCounts: r.errors}
 	for _, n := range r.errors {
 		s.Errors += n
 	}
-	if s.Elapsed > 0 {
-		s.CallsPerSec = float64(s.Calls) / s.Elapsed.Seconds()
+	for _, d := range r.samples {
+		s.Busy += d
+	}
+	if s.Busy > 0 {
+		s.CallsPerSec = float64(s.Calls) / s.Busy.Seconds()
 	}
 	sorted := slices.Clone(r.samples)
 	slices.Sort(sorted)

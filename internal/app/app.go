@@ -15,6 +15,7 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
+	"github.com/mcp-redis/mcp-redis/internal/transport"
 	"github.com/mcp-redis/mcp-redis/tools"
 )
 
@@ -26,6 +27,9 @@ var Version = "dev"
 const Instructions = "mcp-redis gives agents typed, validated, audited Redis primitives for coordinating work: " +
 	"append-only streams (audit trail, context-window deltas, feedback, workflow events) with pub/sub notices, " +
 	"and the current context of each workflow. Pass log_id/event_id on writes to make retries safe."
+
+// maxInFlight bounds the tool calls one stdio client may have running.
+const maxInFlight = 64
 
 // App is one running server.
 type App struct {
@@ -72,9 +76,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 // ServeStdio serves MCP over in/out (a host's pipe) until in ends or ctx
 // is cancelled. out carries JSON-RPC only.
 func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
-	s := server.NewStdioServer(a.MCP)
-	s.SetErrorLogger(slog.NewLogLogger(a.Log.Handler(), slog.LevelError))
-	if err := s.Listen(ctx, in, out); err != nil && ctx.Err() == nil {
+	s := &transport.Stdio{Server: a.MCP, MaxMessageBytes: a.Config.Stdio.MaxMessageBytes, MaxInFlight: maxInFlight, Log: a.Log}
+	if err := s.Serve(ctx, in, out); err != nil {
 		return fmt.Errorf("serve stdio: %w", err)
 	}
 	return nil

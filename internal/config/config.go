@@ -33,6 +33,13 @@ type Config struct {
 	Idempotency Idempotency `mapstructure:"idempotency"`
 	Log         Log         `mapstructure:"log"`
 	Transport   string      `mapstructure:"transport"`
+	Stdio       Stdio       `mapstructure:"stdio"`
+}
+
+// Stdio bounds what a host may send over stdio.
+type Stdio struct {
+	// MaxMessageBytes bounds one JSON-RPC message (one line).
+	MaxMessageBytes int `mapstructure:"max_message_bytes"`
 }
 
 // Redis says where Redis is and how long to wait for it.
@@ -105,6 +112,7 @@ func Defaults() Config {
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Log:         Log{Level: "info"},
 		Transport:   "stdio",
+		Stdio:       Stdio{MaxMessageBytes: 4 << 20},
 	}
 }
 
@@ -113,14 +121,15 @@ func Defaults() Config {
 func defaultsMap() map[string]any {
 	d := Defaults()
 	m := map[string]any{
-		"redis.url":              d.Redis.URL,
-		"redis.prefix":           d.Redis.Prefix,
-		"redis.timeout":          d.Redis.Timeout,
-		"limits.max_entry_bytes": d.Limits.MaxEntryBytes,
-		"audit.tool_calls":       d.Audit.ToolCalls,
-		"idempotency.ttl":        d.Idempotency.TTL,
-		"log.level":              d.Log.Level,
-		"transport":              d.Transport,
+		"redis.url":               d.Redis.URL,
+		"redis.prefix":            d.Redis.Prefix,
+		"redis.timeout":           d.Redis.Timeout,
+		"limits.max_entry_bytes":  d.Limits.MaxEntryBytes,
+		"audit.tool_calls":        d.Audit.ToolCalls,
+		"idempotency.ttl":         d.Idempotency.TTL,
+		"log.level":               d.Log.Level,
+		"transport":               d.Transport,
+		"stdio.max_message_bytes": d.Stdio.MaxMessageBytes,
 	}
 	for _, name := range keyspace.Streams {
 		m["streams."+name+".maxlen"] = d.Streams.Get(name).MaxLen
@@ -302,6 +311,9 @@ func (c Config) problems() []error {
 	case "debug", "info", "warn", "error":
 	default:
 		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if n := c.Stdio.MaxMessageBytes; n < 64<<10 || n > 256<<20 {
+		add("stdio.max_message_bytes", "%d is out of range (65536 to 268435456)", n)
 	}
 	if c.Transport != "stdio" {
 		add("transport", "%q is not supported; this build serves stdio", c.Transport)

@@ -129,6 +129,7 @@ func fileConfig() config.Config {
 		Idempotency: config.Idempotency{TTL: 90 * time.Minute},
 		Log:         config.Log{Level: "debug"},
 		Transport:   "stdio",
+		Stdio:       config.Stdio{MaxMessageBytes: 4 << 20},
 	}
 }
 
@@ -320,6 +321,7 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		Idempotency: config.Idempotency{TTL: 10 * time.Minute},
 		Log:         config.Log{Level: "error"},
 		Transport:   "stdio",
+		Stdio:       config.Stdio{MaxMessageBytes: 4 << 20},
 	}
 	if got := load(t, nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v\nwant %+v", got, want)

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// runner makes one kind of call, numbered i, and records the timed ones.
+type runner struct {
+	name string
+	call func(ctx context.Context, i int) error
+	rec  *recorder
+}
+
+func newRunner(name string, n int, call func(ctx context.Context, i int) error) *runner {
+	return &runner{name: name, call: call, rec: newRecorder(n)}
+}
+
+// warmUp makes untimed calls -warmup … -1, which fill connection pools,
+// load the script into Redis and grow the Go heaps; any failure here means
+// the setup is wrong, so it stops the run.
+func (r *runner) warmUp(ctx context.Context, warmup int) error {
+	for i := -warmup; i < 0; i++ {
+		if err := r.call(ctx, i); err != nil {
+			return fmt.Errorf("%s: warm-up call: %w", r.name, err)
+		}
+	}
+	return nil
+}
+
+// interleave makes n timed sequential calls per runner, in turns of block
+// calls each. The series of one run share the machine's conditions this way:
+// on a busy host, load that comes and goes hits every series alike instead
+// of whichever happened to run at the time, which keeps the ratios b/a
+// meaningful. Each call is still one at a time: there is never more than one
+// call in flight.
+func interleave(ctx context.Context, runners []*runner, n, block int) error {
+	for start := 0; start < n; start += block {
+		end := min(start+block, n)
+		for _, r := range runners {
+			for i := start; i < end; i++ {
+				_ = r.rec.time(func() error { return r.call(ctx, i) })
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
