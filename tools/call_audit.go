@@ -22,10 +22,16 @@ const maxErrorBytes = 1024
 // duration, input size and error. A successful audit_log call is not
 // recorded again: its own entry is the record. The record is written
 // before the call's answer is sent; when Redis cannot take it, the failure
-// is logged.
+// is logged. A call that failed because Redis was unavailable is logged,
+// not recorded: the record would wait for the same Redis and double the
+// time the caller waits for its answer.
 func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observer {
 	return func(ctx context.Context, c mcpkit.Call) {
 		if c.Tool == "audit_log" && c.Err == nil {
+			return
+		}
+		if fault.CodeOf(c.Err) == fault.Unavailable {
+			log.Warn("tool call not audited: redis unavailable", "tool", c.Tool, "err", c.Err)
 			return
 		}
 		ms := float64(c.Duration.Microseconds()) / 1000

@@ -46,6 +46,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	rdb.SetLogger(log)
 	conn, err := rdb.Open(cfg.Redis, log)
 	if err != nil {
 		return nil, err

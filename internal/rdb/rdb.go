@@ -171,3 +171,16 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 func Ping(ctx context.Context, c redis.UniversalClient) error {
 	return c.Ping(ctx).Err()
 }
+
+// SetLogger sends go-redis's own log lines (failed dials, pool notices) to
+// log at debug level, instead of its default of raw lines on stderr: a
+// Redis that is down already shows as a tool error on every call.
+func SetLogger(log *slog.Logger) {
+	redis.SetLogger(redisLogger{log})
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
