@@ -73,17 +73,16 @@ type written struct {
 
 // write fills the id and timestamp the caller left out, checks the entry's
 // size, and appends it. The fingerprint covers only what the caller sent,
-// so a retry without a timestamp is recognised as the same payload.
+// so a retry that leaves the timestamp to the server is recognised as the
+// same payload; without a caller-supplied id there is nothing to retry and
+// no fingerprint.
 func (d *Deps) write(ctx context.Context, e entry) (written, error) {
-	given, err := stream.Encode(e.record)
-	if err != nil {
-		return written{}, fault.Invalidf("arguments", "%v", err)
-	}
 	idem := *e.id
-	if *e.id == "" {
+	if idem == "" {
 		*e.id = NewID()
 	}
-	if *e.ts == "" {
+	filledTS := *e.ts == ""
+	if filledTS {
 		*e.ts = Timestamp(d.now())
 	}
 	fields, err := stream.Encode(e.record)
@@ -93,7 +92,10 @@ func (d *Deps) write(ctx context.Context, e entry) (written, error) {
 	if err := checkSize(fields, d.MaxEntryBytes); err != nil {
 		return written{}, err
 	}
-	a := stream.Append{Stream: e.stream, Fields: fields, IdemID: idem, Fingerprint: fingerprint(given), Notice: pick(fields, e.announce)}
+	a := stream.Append{Stream: e.stream, Fields: fields, IdemID: idem, Notice: pick(fields, e.announce)}
+	if idem != "" {
+		a.Fingerprint = fingerprint(fields, filledTS)
+	}
 	if e.cell != nil {
 		a.Context = e.cell()
 	}
@@ -125,9 +127,14 @@ func checkSize(fields []stream.Field, limit int) error {
 	return nil
 }
 
-func fingerprint(fields []stream.Field) string {
+// fingerprint identifies an entry's payload, leaving out a timestamp the
+// server filled.
+func fingerprint(fields []stream.Field, skipTimestamp bool) string {
 	h := sha256.New()
 	for _, f := range fields {
+		if skipTimestamp && f.Name == "timestamp" {
+			continue
+		}
 		h.Write([]byte(f.Name))
 		h.Write([]byte{0})
 		h.Write([]byte(f.Value))

@@ -148,8 +148,9 @@ func measure(ctx context.Context, o options, rdb redisClient, srv serverSpec, pr
 	return res, nil
 }
 
-// measureSeries runs (a) raw XADD and (b) audit_log with the audit on and
-// off, taking turns (see interleave), and fills their figures into res. The
+// measureSeries runs (a) raw XADD, (b) audit_log with the audit on and
+// off, and (f) ping, taking turns (see interleave), and fills their figures
+// into res. The
 // two servers live for the whole of it and are closed before it returns.
 func measureSeries(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string, res *results) error {
 	raw := newRunner("(a) raw XADD", o.n, rawXAdd(rdb, prefix+"raw:"))
@@ -172,6 +173,18 @@ func measureSeries(ctx context.Context, o options, rdb redisClient, srv serverSp
 		runners = append(runners, newRunner("(b) audit "+onOff(audit), o.n, s.auditCalls(spec.prefix)))
 	}
 
+	// (f) the floor: ping through a server of its own, so the CPU figures
+	// of (b) stay theirs.
+	pingSpec := srv
+	pingSpec.prefix = prefix + "ping:"
+	pinger, err := startTool(ctx, pingSpec)
+	if err != nil {
+		return fmt.Errorf("ping server: %w", err)
+	}
+	servers = append(servers, pinger)
+	ping := newRunner("(f) ping", o.n, pinger.pingCalls())
+	runners = append(runners, ping)
+
 	for _, r := range runners {
 		logf("%s: %d warm-up calls", r.name, o.warmup)
 		if err := r.warmUp(ctx, o.warmup); err != nil {
@@ -191,12 +204,16 @@ func measureSeries(ctx context.Context, o options, rdb redisClient, srv serverSp
 	}
 
 	res.Raw = raw.rec.summary()
-	var err error
 	if res.AuditOn, err = toolFigures(servers[0], runners[1], cpu0[0], o.n); err != nil {
 		return err
 	}
-	res.AuditOff, err = toolFigures(servers[1], runners[2], cpu0[1], o.n)
-	return err
+	if res.AuditOff, err = toolFigures(servers[1], runners[2], cpu0[1], o.n); err != nil {
+		return err
+	}
+	if res.Ping, err = toolFigures(pinger, ping, cpu0[2], o.n); err != nil {
+		return err
+	}
+	return nil
 }
 
 // toolFigures reads what the still-running server spent on its n timed

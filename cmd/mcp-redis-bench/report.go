@@ -20,14 +20,26 @@ type results struct {
 	LoadBefore, LoadAfter string
 	Raw                   *series
 	AuditOn, AuditOff     *toolResult
-	Cold                  spread
+	// Ping is an MCP ping over stdio: the transport's floor.
+	Ping *toolResult
+	Cold spread
 }
 
 func (r *results) failedCalls() int {
-	return r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors
+	return r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors + r.Ping.Errors
 }
 
 // ratio is b/a in calls/s: the share of raw XADD throughput the server keeps.
+// floorBound is the highest b/a the floor allows: a call that costs one
+// ping and one raw XADD runs at f·a/(f+a) calls/s, which is f/(f+a) of a.
+func (r *results) floorBound() float64 {
+	f, a := r.Ping.CallsPerSec, r.Raw.CallsPerSec
+	if f+a == 0 {
+		return 0
+	}
+	return f / (f + a)
+}
+
 func (r *results) ratio(b *toolResult) float64 {
 	if r.Raw.CallsPerSec == 0 {
 		return 0
@@ -77,6 +89,7 @@ func printReport(w io.Writer, r *results) {
 	seriesRow(tw, "(a) raw go-redis XADD", r.Raw, "-", "-")
 	toolRow(tw, "(b) audit_log, audit on", r.AuditOn)
 	toolRow(tw, "(b) audit_log, audit off", r.AuditOff)
+	toolRow(tw, "(f) ping over stdio (floor)", r.Ping)
 	tw.Flush()
 
 	fmt.Fprintln(w)
@@ -87,9 +100,13 @@ func printReport(w io.Writer, r *results) {
 	}
 	tw.Flush()
 
+	fmt.Fprintf(w, "\n(f) bounds (c): a tool call costs at least a ping (f) plus a Redis round trip (a), so b/a <= f/(f+a) = %.3f here.\n",
+		r.floorBound())
+
 	printErrors(w, "(a) raw XADD", r.Raw, "")
 	printErrors(w, "(b) audit on", r.AuditOn.series, r.AuditOn.StderrTail)
 	printErrors(w, "(b) audit off", r.AuditOff.series, r.AuditOff.StderrTail)
+	printErrors(w, "(f) ping", r.Ping.series, r.Ping.StderrTail)
 }
 
 func seriesRow(w io.Writer, name string, s *series, rss, cpu string) {
@@ -171,8 +188,10 @@ type (
 		RawXAdd       jsonSeries `json:"raw_xadd"`
 		AuditOn       jsonSeries `json:"audit_log_audit_on"`
 		AuditOff      jsonSeries `json:"audit_log_audit_off"`
+		Ping          jsonSeries `json:"ping_floor"`
 		RatioAuditOn  float64    `json:"ratio_audit_on"`
 		RatioAuditOff float64    `json:"ratio_audit_off"`
+		FloorBound    float64    `json:"ratio_bound_from_floor"`
 		ColdStart     struct {
 			Runs     int     `json:"runs"`
 			MedianMS float64 `json:"median_ms"`
@@ -201,8 +220,10 @@ func printJSON(w io.Writer, r *results) error {
 		RawXAdd:       toJSONSeries(r.Raw),
 		AuditOn:       toJSONTool(r.AuditOn),
 		AuditOff:      toJSONTool(r.AuditOff),
+		Ping:          toJSONTool(r.Ping),
 		RatioAuditOn:  r.ratio(r.AuditOn),
 		RatioAuditOff: r.ratio(r.AuditOff),
+		FloorBound:    r.floorBound(),
 		Targets:       r.targets(),
 	}
 	j.ColdStart.Runs = r.Cold.Runs

@@ -164,6 +164,13 @@ func (s *server) auditCalls(scope string) func(ctx context.Context, i int) error
 }
 
 // cpuTime is the server's CPU time so far.
+// pingCalls makes MCP ping requests: the round trip through the client,
+// the pipes and the server's JSON-RPC loop, with no tool and no Redis — the
+// floor under any tool call.
+func (s *server) pingCalls() func(ctx context.Context, i int) error {
+	return func(ctx context.Context, _ int) error { return s.client.Ping(ctx) }
+}
+
 func (s *server) cpuTime() (time.Duration, error) { return cpuTime(s.cmd.Process.Pid) }
 
 // peakRSS is the server's VmHWM so far.

@@ -3,9 +3,7 @@ package mcpkit
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"regexp"
 	"slices"
@@ -141,42 +139,104 @@ func clip(s string) string {
 	return s[:n] + "…"
 }
 
-// splitObject reads a JSON object into its members, rejecting anything
-// else and duplicate names.
+// splitObject reads a JSON object into its members, in order, rejecting
+// anything else and duplicate names. It validates once, then walks the
+// members by hand: the token API of encoding/json costs several times more
+// on the hot path of every call.
 func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
 	if raw[0] != '{' {
 		return nil, nil, fault.Invalidf("arguments", "must be a JSON object of named arguments")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if _, err := dec.Token(); err != nil {
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
 		return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
 	}
 	args := map[string]json.RawMessage{}
 	var order []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
-		}
-		name := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, nil, fault.Invalidf(clip(name), "not valid JSON: %v", err)
-		}
+	i := skipSpace(raw, 1)
+	if raw[i] == '}' {
+		return args, order, nil
+	}
+	for {
+		end := stringEnd(raw, i)
+		name := memberName(raw[i:end])
+		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
+		vend := valueEnd(raw, i)
 		if _, dup := args[name]; dup {
 			return nil, nil, fault.Invalidf(clip(name), "is given more than once")
 		}
-		args[name] = v
+		args[name] = raw[i:vend]
 		order = append(order, name)
+		i = skipSpace(raw, vend)
+		if raw[i] == '}' {
+			return args, order, nil
+		}
+		i = skipSpace(raw, i+1) // past the comma
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
+}
+
+// The helpers below walk JSON that json.Valid accepted.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, nil, fault.Invalidf("arguments", "unexpected data after the arguments object")
+	return i
+}
+
+// stringEnd returns the index just past the string that starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
 	}
-	return args, order, nil
+	return len(b)
+}
+
+// valueEnd returns the index just past the value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
+		j++
+	}
+	return j
+}
+
+// memberName decodes a quoted member name; the common plain one is taken
+// as it is.
+func memberName(q []byte) string {
+	plain := q[1 : len(q)-1]
+	if bytes.IndexByte(plain, '\\') < 0 && utf8.Valid(plain) {
+		return string(plain)
+	}
+	var name string
+	_ = json.Unmarshal(q, &name)
+	return name
 }
 
 // jsonType names the JSON type of a raw value.

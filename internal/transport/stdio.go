@@ -39,7 +39,12 @@ type Stdio struct {
 }
 
 // Serve runs until in ends (EOF: the host went away) or ctx is cancelled.
-// Requests still running are then cancelled and waited for.
+// Requests still running are then cancelled and waited for; a read still
+// blocked on in is left behind (the process is about to exit).
+//
+// The goroutine that reads a request serves it, after starting a fresh
+// goroutine to read the next line: the request runs on a goroutine that is
+// already awake, which saves a hand-off on every call.
 func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	sess := &session{notes: make(chan mcp.JSONRPCNotification, 100)}
 	if err := t.Server.RegisterSession(ctx, sess); err != nil {
@@ -49,50 +54,84 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(t.Server.WithContext(ctx, sess))
 	defer cancel()
 
-	w := &writer{w: bufio.NewWriterSize(out, 64<<10)}
-	var wg sync.WaitGroup
-	wg.Go(func() { t.forwardNotifications(ctx, sess, w) })
+	l := &loop{t: t, ctx: ctx, w: &writer{w: bufio.NewWriterSize(out, 64<<10)},
+		lines: newLineReader(in, t.MaxMessageBytes), slots: make(chan struct{}, max(t.MaxInFlight, 1)),
+		done: make(chan error, 1)}
+	l.running.Go(func() { t.forwardNotifications(ctx, sess, l.w) })
+	go l.read()
 
-	slots := make(chan struct{}, max(t.MaxInFlight, 1))
-	lines := newLineReader(in, t.MaxMessageBytes)
 	var err error
-	for ctx.Err() == nil {
-		var line []byte
-		line, err = lines.next()
+	select {
+	case err = <-l.done:
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	cancel()
+	l.running.Wait()
+	if errors.Is(err, io.EOF) || ctx.Err() != nil {
+		err = nil
+	}
+	if ferr := l.w.flushErr(); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// loop is the state of one Serve.
+type loop struct {
+	t     *Stdio
+	ctx   context.Context
+	w     *writer
+	lines *lineReader
+	slots chan struct{}
+	done  chan error // the read error that ends the input
+
+	mu       sync.Mutex
+	stopping bool
+	running  sync.WaitGroup // requests being served, and the notifier
+}
+
+// read reads lines until one is a request, then serves it; exactly one
+// goroutine reads at a time.
+func (l *loop) read() {
+	for {
+		line, err := l.lines.next()
 		if errors.Is(err, errTooLong) {
-			t.Log.Warn("stdio message over the limit skipped", "limit_bytes", t.MaxMessageBytes)
-			w.write(errorResponse(nil, mcp.INVALID_REQUEST, fmt.Sprintf("message exceeds %d bytes (stdio.max_message_bytes)", t.MaxMessageBytes)))
-			err = nil
+			l.t.Log.Warn("stdio message over the limit skipped", "limit_bytes", l.t.MaxMessageBytes)
+			l.w.write(errorResponse(nil, mcp.INVALID_REQUEST, fmt.Sprintf("message exceeds %d bytes (stdio.max_message_bytes)", l.t.MaxMessageBytes)))
 			continue
 		}
 		if err != nil {
-			break
+			l.done <- err
+			return
 		}
 		if len(line) == 0 {
 			continue // blank lines are tolerated
 		}
 		if !isRequest(line) {
-			w.write(t.handle(ctx, line))
+			l.w.write(l.t.handle(l.ctx, line))
 			continue
 		}
 		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+		case l.slots <- struct{}{}:
+		case <-l.ctx.Done():
+			return
 		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			w.write(t.handle(ctx, line))
-		})
+		l.mu.Lock()
+		if l.stopping {
+			l.mu.Unlock()
+			return
+		}
+		l.running.Add(1)
+		l.mu.Unlock()
+		go l.read()
+		l.w.write(l.t.handle(l.ctx, line))
+		<-l.slots
+		l.running.Done()
+		return
 	}
-	cancel()
-	wg.Wait()
-	if errors.Is(err, io.EOF) || ctx.Err() != nil {
-		err = nil
-	}
-	if ferr := w.flushErr(); ferr != nil && err == nil {
-		err = ferr
-	}
-	return err
 }
 
 // handle answers one message, recovering a panic into an internal error.
@@ -117,10 +156,14 @@ func (t *Stdio) forwardNotifications(ctx context.Context, s *session, w *writer)
 	}
 }
 
-// isRequest reports whether a line is a JSON-RPC request (it has an id); a
-// line that does not parse is not, and HandleMessage answers it.
+// isRequest tells requests, which run concurrently, from notifications,
+// which run in order on the reading goroutine. A request must carry an
+// "id" member, so a line without the text "id" is not one; a notification
+// whose params happen to hold that text only runs concurrently, which is
+// harmless. Parsing every line here would cost as much as a tool's own
+// argument validation.
 func isRequest(line []byte) bool {
-	return requestID(line) != nil
+	return bytes.Contains(line, []byte(`"id"`))
 }
 
 func requestID(line []byte) any {
