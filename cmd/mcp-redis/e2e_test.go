@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -494,5 +495,34 @@ func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
 				t.Errorf("%v does not mention %s", c.args, w)
 			}
 		}
+	}
+}
+
+// SIGTERM ends the server cleanly even while the host keeps stdin open.
+func TestSIGTERMEndsTheServerWithExitZero(t *testing.T) {
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "MCP_REDIS_REDIS_URL=", "REDIS_URL=")
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n")
+	if !bufio.NewScanner(stdout).Scan() {
+		t.Fatal("no initialize reply")
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the server did not exit after SIGTERM")
 	}
 }
