@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/lock"
+	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
 
@@ -22,9 +24,27 @@ type Streams interface {
 	Context(ctx context.Context, workflowID string) (stream.WorkflowContext, error)
 }
 
+// Locks is what the lock tools need of the Redis layer.
+type Locks interface {
+	Acquire(ctx context.Context, resource string, ttl, wait time.Duration, owner string) (lock.Grant, error)
+	Release(ctx context.Context, resource, token string) (bool, error)
+	Extend(ctx context.Context, resource, token string, ttl time.Duration) (bool, time.Time, error)
+}
+
+// Limiter is what check_rate needs of the Redis layer.
+type Limiter interface {
+	Allow(ctx context.Context, subject string, p ratelimit.Policy, cost int) (ratelimit.Decision, error)
+}
+
 // Deps are what the tools are built from.
 type Deps struct {
 	Streams Streams
+	Locks   Locks
+	Limiter Limiter
+	// LockMaxTTL and LockMaxWait bound ttl_ms and wait_ms.
+	LockMaxTTL, LockMaxWait time.Duration
+	// Policies are the rate-limit policies by name.
+	Policies map[string]ratelimit.Policy
 	// MaxEntryBytes bounds one serialised stream entry.
 	MaxEntryBytes int
 	// Now is the clock; time.Now when nil.

@@ -11,5 +11,9 @@ func All(d *Deps) []mcpkit.Tool {
 		emitWorkflowEvent(d),
 		readStream(d),
 		getContext(d),
+		acquireLock(d),
+		releaseLock(d),
+		extendLock(d),
+		checkRate(d),
 	}
 }

@@ -3,6 +3,7 @@ package tools_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 	"github.com/mcp-redis/mcp-redis/tools"
@@ -19,10 +20,18 @@ var hints = map[string]mcpkit.Hints{
 	"emit_workflow_event": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 	"read_stream":         {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 	"get_context":         {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+	// Takes a free lock; a second call with the same arguments does not get it.
+	"acquire_lock": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+	// Deletes the lock; releasing again changes nothing more.
+	"release_lock": {ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+	// Moves the expiry to now + ttl_ms each time.
+	"extend_lock": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+	// Spends quota.
+	"check_rate": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 }
 
 func TestEveryToolStatesAllFourAnnotationHintsTruly(t *testing.T) {
-	all := tools.All(&tools.Deps{})
+	all := tools.All(&tools.Deps{LockMaxTTL: time.Minute})
 	if len(all) != len(hints) {
 		t.Errorf("%d tools, %d expected hint sets", len(all), len(hints))
 	}
@@ -79,6 +88,10 @@ func TestRequiredArgumentsAreTheContract(t *testing.T) {
 		"emit_workflow_event": `["workflow_id","phase","event_type"]`,
 		"read_stream":         `["stream"]`,
 		"get_context":         `["workflow_id"]`,
+		"acquire_lock":        `["resource"]`,
+		"release_lock":        `["resource","token"]`,
+		"extend_lock":         `["resource","token","ttl_ms"]`,
+		"check_rate":          `["subject"]`,
 	}
 	for _, tool := range tools.All(&tools.Deps{}) {
 		var s struct {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
 	"github.com/mcp-redis/mcp-redis/internal/transport"
@@ -38,6 +40,8 @@ type App struct {
 	Tools  []mcpkit.Tool
 	MCP    *server.MCPServer
 	Log    *slog.Logger
+
+	locker *lock.Locker
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -52,8 +56,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
-	store := stream.NewStore(conn.Client, keys, func(s string) int64 { return cfg.Streams.Get(s).MaxLen }, cfg.Idempotency.TTL)
-	deps := &tools.Deps{Streams: store, MaxEntryBytes: cfg.Limits.MaxEntryBytes}
+	locker := lock.New(conn.Client, keys)
+	deps := depsFrom(cfg)
+	deps.Streams = stream.NewStore(conn.Client, keys, func(s string) int64 { return cfg.Streams.Get(s).MaxLen }, cfg.Idempotency.TTL)
+	deps.Locks = locker
+	deps.Limiter = ratelimit.New(conn.Client, keys)
 
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
@@ -71,7 +78,22 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	for _, t := range all {
 		s.AddTool(t.Def, t.Handler(obs, cfg.Redis.Timeout, log))
 	}
-	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log}, nil
+	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, locker: locker}, nil
+}
+
+// depsFrom carries the configuration the tools' schemas and checks need;
+// the Redis-backed parts are added by New.
+func depsFrom(cfg config.Config) *tools.Deps {
+	policies := make(map[string]ratelimit.Policy, len(cfg.Rate.Policies))
+	for name, p := range cfg.Rate.Policies {
+		policies[name] = ratelimit.Policy{Name: name, Limit: p.Limit, Window: p.Window}
+	}
+	return &tools.Deps{
+		MaxEntryBytes: cfg.Limits.MaxEntryBytes,
+		LockMaxTTL:    cfg.Locks.MaxTTL,
+		LockMaxWait:   cfg.Locks.MaxWait,
+		Policies:      policies,
+	}
 }
 
 // ServeStdio serves MCP over in/out (a host's pipe) until in ends or ctx
@@ -84,5 +106,8 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 	return nil
 }
 
-// Close releases Redis.
-func (a *App) Close() error { return a.Conn.Close() }
+// Close ends the lock subscription and releases Redis.
+func (a *App) Close() error {
+	a.locker.Close()
+	return a.Conn.Close()
+}

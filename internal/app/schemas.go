@@ -7,15 +7,18 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/tools"
 )
 
 // SchemaFiles returns the generated schema file of every tool, by file
 // name: the tool's name, title, description, annotations, input schema and
-// output schema, as tools/list shows them.
+// output schema, as tools/list shows them under the default configuration
+// (bounds such as locks.max_ttl and the policy names follow the
+// configuration at run time).
 func SchemaFiles() (map[string][]byte, error) {
 	files := map[string][]byte{}
-	for _, t := range tools.All(&tools.Deps{}) {
+	for _, t := range tools.All(depsFrom(config.Defaults())) {
 		doc := struct {
 			Name         string          `json:"name"`
 			Description  string          `json:"description"`

@@ -34,6 +34,29 @@ type Config struct {
 	Log         Log         `mapstructure:"log"`
 	Transport   string      `mapstructure:"transport"`
 	Stdio       Stdio       `mapstructure:"stdio"`
+	Locks       Locks       `mapstructure:"locks"`
+	Rate        Rate        `mapstructure:"rate"`
+}
+
+// Locks bounds what acquire_lock and extend_lock may ask for.
+type Locks struct {
+	// MaxTTL is the longest ttl_ms a caller may ask for.
+	MaxTTL time.Duration `mapstructure:"max_ttl"`
+	// MaxWait is the longest wait_ms a caller may ask for.
+	MaxWait time.Duration `mapstructure:"max_wait"`
+}
+
+// Rate holds the rate-limit policies, by name. Callers pick a policy by
+// name and can never set their own limit.
+type Rate struct {
+	Policies map[string]RatePolicy `mapstructure:"policies"`
+}
+
+// RatePolicy allows Limit units of cost in any Window (an exact sliding
+// window).
+type RatePolicy struct {
+	Limit  int           `mapstructure:"limit"`
+	Window time.Duration `mapstructure:"window"`
 }
 
 // Stdio bounds what a host may send over stdio.
@@ -113,6 +136,8 @@ func Defaults() Config {
 		Log:         Log{Level: "info"},
 		Transport:   "stdio",
 		Stdio:       Stdio{MaxMessageBytes: 4 << 20},
+		Locks:       Locks{MaxTTL: 10 * time.Minute, MaxWait: 30 * time.Second},
+		Rate:        Rate{Policies: map[string]RatePolicy{"default": {Limit: 60, Window: time.Minute}}},
 	}
 }
 
@@ -130,6 +155,12 @@ func defaultsMap() map[string]any {
 		"log.level":               d.Log.Level,
 		"transport":               d.Transport,
 		"stdio.max_message_bytes": d.Stdio.MaxMessageBytes,
+		"locks.max_ttl":           d.Locks.MaxTTL,
+		"locks.max_wait":          d.Locks.MaxWait,
+	}
+	for name, p := range d.Rate.Policies {
+		m["rate.policies."+name+".limit"] = p.Limit
+		m["rate.policies."+name+".window"] = p.Window
 	}
 	for _, name := range keyspace.Streams {
 		m["streams."+name+".maxlen"] = d.Streams.Get(name).MaxLen
@@ -197,9 +228,20 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 
 	known := defaultsMap()
 	for _, k := range v.AllKeys() {
-		if _, ok := known[k]; !ok {
-			problems = append(problems, fmt.Errorf("%s: unknown key", k))
+		if _, ok := known[k]; ok {
+			continue
 		}
+		if name, field, ok := policyKey(k); ok {
+			switch field {
+			case "limit", "window":
+				continue
+			case "burst":
+				problems = append(problems, fmt.Errorf("%s: not supported: the limiter is an exact sliding window, which never allows more than limit in any window; set limit and window", k))
+				continue
+			}
+			_ = name
+		}
+		problems = append(problems, fmt.Errorf("%s: unknown key", k))
 	}
 	var c Config
 	// A key that failed to decode is left zero in c: report why it failed,
@@ -315,10 +357,50 @@ func (c Config) problems() []error {
 	if n := c.Stdio.MaxMessageBytes; n < 64<<10 || n > 256<<20 {
 		add("stdio.max_message_bytes", "%d is out of range (65536 to 268435456)", n)
 	}
+	if c.Locks.MaxTTL < 100*time.Millisecond || c.Locks.MaxTTL > 24*time.Hour {
+		add("locks.max_ttl", "%v is out of range (100ms to 24h)", c.Locks.MaxTTL)
+	}
+	if c.Locks.MaxWait < 0 || c.Locks.MaxWait > 10*time.Minute {
+		add("locks.max_wait", "%v is out of range (0 to 10m)", c.Locks.MaxWait)
+	}
+	if len(c.Rate.Policies) == 0 {
+		add("rate.policies", "at least one policy is needed")
+	}
+	for name, p := range c.Rate.Policies {
+		key := "rate.policies." + name
+		if !policyName.MatchString(name) {
+			add(key, "policy names are 1 to 64 of a-z, 0-9, _ and -")
+		}
+		if p.Limit < 1 || p.Limit > MaxRateLimit {
+			add(key+".limit", "%d is out of range (1 to %d)", p.Limit, MaxRateLimit)
+		}
+		if p.Window < 10*time.Millisecond || p.Window > 24*time.Hour {
+			add(key+".window", "%v is out of range (10ms to 24h)", p.Window)
+		}
+	}
 	if c.Transport != "stdio" {
 		add("transport", "%q is not supported; this build serves stdio", c.Transport)
 	}
 	return p
+}
+
+// MaxRateLimit bounds a policy's limit: the sliding window keeps one
+// member per unit in Redis.
+const MaxRateLimit = 10000
+
+var policyName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// policyKey splits "rate.policies.<name>.<field>".
+func policyKey(k string) (name, field string, ok bool) {
+	rest, ok := strings.CutPrefix(k, "rate.policies.")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
 }
 
 // URL schemes accepted by redis.url besides the word "embedded".

@@ -130,6 +130,8 @@ func fileConfig() config.Config {
 		Log:         config.Log{Level: "debug"},
 		Transport:   "stdio",
 		Stdio:       config.Stdio{MaxMessageBytes: 4 << 20},
+		Locks:       config.Defaults().Locks,
+		Rate:        config.Defaults().Rate,
 	}
 }
 
@@ -322,6 +324,8 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		Log:         config.Log{Level: "error"},
 		Transport:   "stdio",
 		Stdio:       config.Stdio{MaxMessageBytes: 4 << 20},
+		Locks:       config.Defaults().Locks,
+		Rate:        config.Defaults().Rate,
 	}
 	if got := load(t, nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v\nwant %+v", got, want)
@@ -623,5 +627,27 @@ func TestTheShippedConfigYAMLLoadsToTheDefaults(t *testing.T) {
 	isolate(t)
 	if got, want := load(t, flags(t, "--config", shipped)), config.Defaults(); !reflect.DeepEqual(got, want) {
 		t.Errorf("%s loads to %+v\nwant the defaults %+v", shipped, got, want)
+	}
+}
+
+func TestRatePoliciesComeFromTheFileAndBurstIsRefused(t *testing.T) {
+	t.Chdir(t.TempDir())
+	writeFile(t, "config.yaml", "rate:\n  policies:\n    api:\n      limit: 100\n      window: 10s\n")
+	c, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Rate.Policies["api"]; got.Limit != 100 || got.Window != 10*time.Second {
+		t.Errorf("api policy = %+v", got)
+	}
+	if _, ok := c.Rate.Policies["default"]; !ok {
+		t.Errorf("the default policy is gone: %+v", c.Rate.Policies)
+	}
+	writeFile(t, "config.yaml", "rate:\n  policies:\n    api:\n      limit: 0\n      window: 1ns\n      burst: 5\n    \"bad:name\":\n      limit: 1\n      window: 1s\n")
+	_, err = config.Load(nil)
+	for _, want := range []string{"rate.policies.api.limit", "rate.policies.api.window", "rate.policies.api.burst", "bad:name"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
 	}
 }

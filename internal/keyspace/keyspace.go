@@ -75,3 +75,23 @@ func ValidatePrefix(p string) error {
 	}
 	return nil
 }
+
+// Lock is the key of a lock, holding its owner token: "mcp:locks:<resource>".
+func (k Keyspace) Lock(resource string) string { return k.Prefix + "locks:" + resource }
+
+// LockFence is the fencing counter of a lock, in the lock key's slot:
+// "{mcp:locks:<resource>}:fence". It never expires.
+func (k Keyspace) LockFence(resource string) string { return tag(k.Lock(resource)) + ":fence" }
+
+// LockOwner holds the holder's owner label, with the lock's expiry:
+// "{mcp:locks:<resource>}:owner".
+func (k Keyspace) LockOwner(resource string) string { return tag(k.Lock(resource)) + ":owner" }
+
+// LockEvents is the channel announcing lock releases: "mcp:events:locks".
+func (k Keyspace) LockEvents() string { return k.Prefix + "events:locks" }
+
+// Rate is a rate limiter's state for one subject under one policy:
+// "mcp:rate:<policy>:<subject>". Policy names hold no colon.
+func (k Keyspace) Rate(policy, subject string) string {
+	return k.Prefix + "rate:" + policy + ":" + subject
+}

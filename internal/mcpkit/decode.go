@@ -24,6 +24,8 @@ const MaxDepth = 16
 const (
 	// PatternName: not blank, no control characters (ids, names).
 	PatternName = `^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$`
+	// PatternKey: a lock resource or rate subject.
+	PatternKey = `^[A-Za-z0-9._:/@-]+$`
 	// PatternText: free text; tab, newline and carriage return allowed.
 	PatternText = `^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$`
 )
@@ -35,6 +37,7 @@ var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:
 var patternReasons = map[string]string{
 	PatternName: "must not be blank or contain control characters (tab, newline, NUL, …)",
 	PatternText: "must not contain control characters other than tab and newline",
+	PatternKey:  "may hold only letters, digits and . _ : / @ - (no spaces, control, glob or brace characters)",
 }
 
 // decoder validates raw arguments against a tool's input schema.

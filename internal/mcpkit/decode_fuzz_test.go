@@ -120,7 +120,7 @@ func callTool(t *testing.T, name string, args []byte) {
 	fake, tools := fuzzTools()
 	fake.reset()
 	tool := tools[name]
-	out, err := tool.Call(context.Background(), args)
+	out, err := tool.Call(context.Background(), args, time.Second)
 	if err != nil {
 		e, ok := fault.As(err)
 		if !ok || e.Code != fault.Invalid {

@@ -341,7 +341,7 @@ func TestDecodeValidatesArgumentsBeforeTheHandlerRuns(t *testing.T) {
 					t.Fatalf("no tool %q", tc.tool)
 				}
 			}
-			out, err := tool.Call(context.Background(), []byte(tc.args))
+			out, err := tool.Call(context.Background(), []byte(tc.args), time.Second)
 			reached := rec.called || fake.calls() > 0
 			if !tc.wantErr {
 				if err != nil {
@@ -395,9 +395,9 @@ func TestDecodeAValidCallSucceedsAfterEveryRejectedOne(t *testing.T) {
 		if tc.tool != "lock" {
 			continue
 		}
-		_, _ = tool.Call(context.Background(), []byte(tc.args))
+		_, _ = tool.Call(context.Background(), []byte(tc.args), time.Second)
 		rec.called = false
-		if _, err := tool.Call(context.Background(), []byte(lock(""))); err != nil || !rec.called {
+		if _, err := tool.Call(context.Background(), []byte(lock("")), time.Second); err != nil || !rec.called {
 			t.Fatalf("after %q a valid call failed: %v", tc.name, err)
 		}
 	}
@@ -411,7 +411,7 @@ func TestDecodeAHugeNumberIsHandledInLinearTime(t *testing.T) {
 	tool := rec.lockTool()
 	// The baseline is the same bytes as a string: linear work by any measure.
 	start := time.Now()
-	if _, err := tool.Call(context.Background(), []byte(lock(`"payload":"`+digits+`"`))); err != nil {
+	if _, err := tool.Call(context.Background(), []byte(lock(`"payload":"`+digits+`"`)), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	limit := 10*time.Since(start) + 200*time.Millisecond
@@ -425,7 +425,7 @@ func TestDecodeAHugeNumberIsHandledInLinearTime(t *testing.T) {
 		{`"payload":[` + digits + `]`, false},
 	} {
 		start := time.Now()
-		_, err := tool.Call(context.Background(), []byte(lock(tc.member)))
+		_, err := tool.Call(context.Background(), []byte(lock(tc.member)), time.Second)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%.20s…: err = %v, want error %v", tc.member, err, tc.wantErr)
 		}

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -30,15 +31,22 @@ type Spec[In, Out any] struct {
 	Title       string
 	Description string
 	Hints       Hints
-	Handle      func(ctx context.Context, in *In) (*Out, error)
+	// Schema, when set, adjusts the reflected input schema before it is
+	// served and enforced: bounds that come from configuration.
+	Schema func(s *jsonschema.Schema)
+	// Budget, when set, is how long a call may run beyond the Redis
+	// timeout, e.g. a bounded wait for a lock.
+	Budget func(in *In) time.Duration
+	Handle func(ctx context.Context, in *In) (*Out, error)
 }
 
 // Tool is a tool ready to register: its definition with raw schemas, and a
 // call that decodes, validates and runs it.
 type Tool struct {
 	Def mcp.Tool
-	// Call runs the tool on raw JSON arguments.
-	Call func(ctx context.Context, args []byte) (any, error)
+	// Call runs the tool on raw JSON arguments; once they are valid, the
+	// call runs under a deadline of timeout (plus the tool's budget).
+	Call func(ctx context.Context, args []byte, timeout time.Duration) (any, error)
 }
 
 // Name returns the tool's name.
@@ -48,6 +56,9 @@ func (t Tool) Name() string { return t.Def.Name }
 // serve, which is a programming error caught by the first test.
 func New[In, Out any](spec Spec[In, Out]) Tool {
 	in := Reflect(reflect.TypeFor[In]())
+	if spec.Schema != nil {
+		spec.Schema(in)
+	}
 	out := Reflect(reflect.TypeFor[Out]())
 	if in.Type != "object" || out.Type != "object" {
 		panic("mcpkit: " + spec.Name + ": input and output must be structs")
@@ -65,7 +76,7 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 	dec := newDecoder(in)
 	return Tool{
 		Def: def,
-		Call: func(ctx context.Context, args []byte) (any, error) {
+		Call: func(ctx context.Context, args []byte, timeout time.Duration) (any, error) {
 			var v In
 			if err := dec.Decode(args, &v); err != nil {
 				return nil, err
@@ -75,6 +86,11 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 					return nil, err
 				}
 			}
+			if spec.Budget != nil {
+				timeout += spec.Budget(&v)
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
 			return spec.Handle(ctx, &v)
 		},
 	}
@@ -116,9 +132,7 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 					err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
 				}
 			}()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			out, err = t.Call(cctx, args)
+			out, err = t.Call(ctx, args, timeout)
 		}()
 		if obs != nil {
 			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Result: out}

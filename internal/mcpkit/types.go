@@ -33,3 +33,17 @@ func (Timestamp) JSONSchema() *jsonschema.Schema {
 }
 
 func uptr(n uint64) *uint64 { return &n }
+
+// MaxKeyBytes bounds a lock resource or rate subject.
+const MaxKeyBytes = 200
+
+// Key names a lock resource or a rate-limit subject, which becomes part of
+// a Redis key: 1 to 200 bytes of letters, digits and . _ : / @ - (no
+// whitespace, control, glob or brace characters, so it can neither match
+// other keys in a pattern nor move to another cluster slot).
+type Key string
+
+// JSONSchema states Key's rules, which Decode enforces.
+func (Key) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", MinLength: uptr(1), MaxLength: uptr(MaxKeyBytes), Pattern: PatternKey}
+}

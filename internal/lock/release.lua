@@ -1,0 +1,17 @@
+-- release.lua: delete a lock only for the holder of its token.
+--
+-- KEYS[1]  the lock: mcp:locks:<resource>
+-- KEYS[2]  the owner label: {mcp:locks:<resource>}:owner
+-- ARGV[1]  the caller's token
+-- ARGV[2]  channel to announce the release on
+-- ARGV[3]  the notice
+--
+-- Returns 1 when released, 0 when the token does not hold the lock (wrong,
+-- empty, foreign or expired); the lock is then left untouched.
+
+if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1

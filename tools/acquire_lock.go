@@ -1,0 +1,77 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/invopop/jsonschema"
+
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+)
+
+// AcquireLockInput asks for a lock.
+type AcquireLockInput struct {
+	Resource mcpkit.Key  `json:"resource" jsonschema_description:"What to lock: 1 to 200 bytes of letters, digits and . _ : / @ -. The lock is the Redis key mcp:locks:<resource>."`
+	TTLMS    int64       `json:"ttl_ms,omitempty" jsonschema:"minimum=100,maximum=600000,default=30000" jsonschema_description:"How long the lock holds unless released or extended, in ms; 30000 when absent."`
+	WaitMS   int64       `json:"wait_ms,omitempty" jsonschema:"minimum=0,maximum=30000,default=0" jsonschema_description:"How long to wait for a held lock to come free, in ms; 0 (the default) answers at once."`
+	Owner    mcpkit.Name `json:"owner,omitempty" jsonschema:"maxLength=128" jsonschema_description:"A label for whoever holds the lock, shown to others who find it held. At most 128 bytes."`
+}
+
+// AcquireLockResult is a grant, or who holds the lock.
+type AcquireLockResult struct {
+	Acquired     bool   `json:"acquired" jsonschema_description:"True when the lock is now yours."`
+	Resource     string `json:"resource" jsonschema_description:"The resource."`
+	Key          string `json:"key" jsonschema_description:"The lock's Redis key."`
+	Token        string `json:"token,omitempty" jsonschema_description:"Your owner token: pass it to release_lock and extend_lock. Only when acquired."`
+	FencingToken int64  `json:"fencing_token,omitempty" jsonschema_description:"Grows with every grant of this resource, across expiries and restarts: pass it to the guarded system so it can refuse a stale holder. Only when acquired."`
+	TTLMS        int64  `json:"ttl_ms" jsonschema_description:"The granted ttl in ms; when not acquired, the holder's remaining ttl."`
+	ExpiresAt    string `json:"expires_at" jsonschema_description:"When the grant (or the holder's lock) expires, RFC 3339 UTC, by Redis's clock."`
+	Owner        string `json:"owner,omitempty" jsonschema_description:"The holder's owner label, when not acquired and the holder gave one."`
+	WaitedMS     int64  `json:"waited_ms" jsonschema_description:"How long the call waited, in ms."`
+}
+
+func acquireLock(d *Deps) mcpkit.Tool {
+	return mcpkit.New(mcpkit.Spec[AcquireLockInput, AcquireLockResult]{
+		Name:  "acquire_lock",
+		Title: "Acquire a lock",
+		Description: "Take a distributed lock on a resource for ttl_ms, optionally waiting up to wait_ms for it to come free. " +
+			"Not getting it is a normal answer (acquired: false, with the holder's owner label and remaining ttl), not an error. " +
+			"Keep the token to release or extend the lock, and pass fencing_token to the system you guard.",
+		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Schema: func(s *jsonschema.Schema) {
+			setMax(s, "ttl_ms", d.LockMaxTTL)
+			setMax(s, "wait_ms", d.LockMaxWait)
+		},
+		Budget: func(in *AcquireLockInput) time.Duration { return time.Duration(in.WaitMS) * time.Millisecond },
+		Handle: func(ctx context.Context, in *AcquireLockInput) (*AcquireLockResult, error) {
+			ttl := time.Duration(in.TTLMS) * time.Millisecond
+			if ttl == 0 {
+				ttl = 30 * time.Second
+			}
+			g, err := d.Locks.Acquire(ctx, string(in.Resource), ttl, time.Duration(in.WaitMS)*time.Millisecond, string(in.Owner))
+			if err != nil {
+				return nil, err
+			}
+			return &AcquireLockResult{
+				Acquired: g.Acquired, Resource: string(in.Resource), Key: g.Key,
+				Token: g.Token, FencingToken: g.Fence, TTLMS: g.TTL.Milliseconds(),
+				ExpiresAt: Timestamp(g.ExpiresAt), Owner: g.Owner, WaitedMS: g.Waited.Milliseconds(),
+			}, nil
+		},
+	})
+}
+
+// setMax sets the maximum of an integer property from configuration, in
+// ms, so the schema a client sees is the bound the server enforces.
+func setMax(s *jsonschema.Schema, prop string, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if p, ok := s.Properties.Get(prop); ok {
+		p.Maximum = jsonNumber(d.Milliseconds())
+	}
+}
+
+func jsonNumber(n int64) json.Number { return json.Number(strconv.FormatInt(n, 10)) }
