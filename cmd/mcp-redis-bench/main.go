@@ -6,7 +6,14 @@
 //	    per-call audit on and off (one server each);
 //	(c) the ratios b/a in calls/s;
 //	(d) cold start: spawn to the reply to initialize, over 20 spawns;
-//	(e) each server's peak RSS (VmHWM) after its timed calls.
+//	(e) each server's peak RSS (VmHWM) after its timed calls;
+//	(f) MCP ping over stdio, the floor under any tool call;
+//	(g) acquire_lock+release_lock pairs and check_rate calls through the
+//	    MCP tool layer in-process (app.New, MCPServer.HandleMessage: no
+//	    transport), next to the same Lua scripts run raw through go-redis
+//	    with the same keys and arguments, and the ratios tool/raw;
+//	(h) the wake-up latency of a waiting acquire_lock after a release
+//	    (median, min and max of --wake-runs).
 //
 // Every call is sequential: one in flight at a time. After a warm-up per
 // series, the series take turns in blocks (--block), so load from other
@@ -22,7 +29,8 @@
 //
 // Usage, from inside the module:
 //
-//	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH] [--n 10000] [--json]
+//	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH] [--n 10000]
+//	    [--lock-n 5000] [--wake-runs 20] [--lock-cpuprofile FILE] [--json]
 package main
 
 import (
@@ -51,6 +59,10 @@ type options struct {
 	protocol string
 	timeout  time.Duration
 	json     bool
+	// lockN is the timed calls per series of (g); wakeRuns the runs of (h).
+	lockN, wakeRuns int
+	// cpuProfile, when set, receives a CPU profile of (g)'s timed calls.
+	cpuProfile string
 }
 
 func parseFlags() options {
@@ -65,6 +77,9 @@ func parseFlags() options {
 		"MCP protocol version the client asks for in series (b); 2026-07-28 negotiates the stateless revision")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "stop the whole run after this long")
 	flag.BoolVar(&o.json, "json", false, "also print the figures as one JSON object")
+	flag.IntVar(&o.lockN, "lock-n", 5000, "timed calls per series of (g): acquire+release pairs, check_rate calls")
+	flag.IntVar(&o.wakeRuns, "wake-runs", 20, "runs measured for the wake-up latency (h)")
+	flag.StringVar(&o.cpuProfile, "lock-cpuprofile", "", "write a CPU profile of (g)'s timed calls (tool layer and raw, in this process) to this file")
 	flag.Parse()
 	return o
 }
@@ -82,8 +97,8 @@ func main() {
 var errCallsFailed = errors.New("some calls failed; see the errors above")
 
 func run(o options) error {
-	if o.n < 1 || o.block < 1 || o.coldRuns < 1 || o.warmup < 0 {
-		return errors.New("--n, --block and --cold-runs must be at least 1, --warmup at least 0")
+	if o.n < 1 || o.block < 1 || o.coldRuns < 1 || o.lockN < 1 || o.wakeRuns < 1 || o.warmup < 0 {
+		return errors.New("--n, --block, --cold-runs, --lock-n and --wake-runs must be at least 1, --warmup at least 0")
 	}
 	// The deadline bounds the run; a signal cancels it so cleanup still runs.
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -128,19 +143,23 @@ func run(o options) error {
 	return nil
 }
 
-// measure runs series (a) and (b), then the cold starts. Each series gets
-// its own key prefix, so none writes into a stream another one filled.
+// measure runs series (a), (b) and (f), then (g) and (h), then the cold
+// starts. Each series gets its own key prefix, so none writes into keys
+// another one filled.
 func measure(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string) (*results, error) {
 	res := &results{N: o.n, Warmup: o.warmup, Block: o.block, Protocol: o.protocol,
 		RedisURL: redact(o.redisURL), LoadBefore: loadAvg()}
 	if err := measureSeries(ctx, o, rdb, srv, prefix, res); err != nil {
 		return nil, err
 	}
+	var err error
+	if res.LockRate, err = measureLockRate(ctx, o, rdb, prefix); err != nil {
+		return nil, err
+	}
 	logf("(d) cold start: %d spawns", o.coldRuns)
 	cold := srv
 	cold.audit = true
 	cold.prefix = prefix + "cold:"
-	var err error
 	if res.Cold, err = coldStart(ctx, cold, o.coldRuns); err != nil {
 		return nil, fmt.Errorf("cold start: %w", err)
 	}

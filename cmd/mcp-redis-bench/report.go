@@ -22,11 +22,13 @@ type results struct {
 	AuditOn, AuditOff     *toolResult
 	// Ping is an MCP ping over stdio: the transport's floor.
 	Ping *toolResult
-	Cold spread
+	// LockRate holds (g) and (h), measured in this process.
+	LockRate *lockRateResult
+	Cold     spread
 }
 
 func (r *results) failedCalls() int {
-	return r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors + r.Ping.Errors
+	return r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors + r.Ping.Errors + r.LockRate.failedCalls()
 }
 
 // ratio is b/a in calls/s: the share of raw XADD throughput the server keeps.
@@ -56,6 +58,8 @@ type target struct {
 	Unit   string  `json:"unit,omitempty"`
 	Pass   bool    `json:"pass"`
 	Detail string  `json:"-"`
+	// Digits are the decimals printed; 1 when 0.
+	Digits int `json:"-"`
 }
 
 func atLeast(name string, v, limit float64, unit string) target {
@@ -70,12 +74,26 @@ func atMost(name string, v, limit float64, unit string) target {
 func (r *results) targets() []target {
 	cold := atMost("(d) cold start, median", ms(r.Cold.Median), 20, "ms")
 	cold.Detail = fmt.Sprintf("min %.1f / max %.1f ms, %d runs", ms(r.Cold.Min), ms(r.Cold.Max), r.Cold.Runs)
+	lr := r.LockRate
+	wake := atMost("(h) wake-up after release, median", ms(lr.Wake.Median), 5, "ms")
+	wake.Digits = 2
+	wake.Detail = fmt.Sprintf("min %.2f / max %.2f ms, %d runs; from release_lock's start: median %.2f, max %.2f ms",
+		ms(lr.Wake.Min), ms(lr.Wake.Max), lr.Wake.Runs, ms(lr.WakeFromStart.Median), ms(lr.WakeFromStart.Max))
+	if n := lr.wakeFailed(); n > 0 {
+		wake.Detail += fmt.Sprintf(", %d failed", n)
+	}
+	if lr.Wake.Runs == 0 {
+		wake.Pass = false
+	}
 	return []target{
 		atLeast("(c) b/a calls/s, audit off", r.ratio(r.AuditOff), 0.5, ""),
 		atLeast("(c) b/a calls/s, audit on", r.ratio(r.AuditOn), 0.4, ""),
 		cold,
 		atMost("(e) peak RSS (VmHWM), audit on", mib(r.AuditOn.PeakRSSBytes), 40, "MiB"),
 		atMost("(e) peak RSS (VmHWM), audit off", mib(r.AuditOff.PeakRSSBytes), 40, "MiB"),
+		atLeast("(g) tool/raw acquire+release pairs/s", lr.lockRatio(), 0.6, ""),
+		atLeast("(g) tool/raw check_rate calls/s", lr.rateRatio(), 0.6, ""),
+		wake,
 	}
 }
 
@@ -90,7 +108,21 @@ func printReport(w io.Writer, r *results) {
 	toolRow(tw, "(b) audit_log, audit on", r.AuditOn)
 	toolRow(tw, "(b) audit_log, audit off", r.AuditOff)
 	toolRow(tw, "(f) ping over stdio (floor)", r.Ping)
+	lr := r.LockRate
+	procRow(tw, "(g) acquire+release pairs, raw go-redis", lr.LockRaw)
+	procRow(tw, "(g) acquire+release pairs, tool layer", lr.LockTool)
+	procRow(tw, "(g) check_rate, raw go-redis", lr.RateRaw)
+	procRow(tw, "(g) check_rate, tool layer", lr.RateTool)
 	tw.Flush()
+	fmt.Fprintf(w, "\n(g) in this process, %d timed calls per series after %d warm-up, in turns of %d; tool layer = app.New + MCPServer.HandleMessage\n"+
+		"    (JSON-RPC in, validation, handler, Redis, JSON-RPC response encoded), no transport; a pair is acquire_lock then release_lock.\n"+
+		"    Their CPU column is this process's CPU per call (tool layer and client, or go-redis), not Redis's; the pair is one call.\n",
+		lr.N, r.Warmup, r.Block)
+	fmt.Fprintf(w, "(h) holder and waiter are two in-process servers on one keyspace; the waiter asks wait_ms %d; latency from release_lock\n"+
+		"    returning to the waiter's acquire_lock returning acquired, the holder releasing once the waiter's first try is refused\n"+
+		"    (seen by a go-redis hook, no sleep). Redis writes the release notice out before the release's reply, so the waiter can be\n"+
+		"    done before release_lock has returned to its caller: values at or below 0 are real; from release_lock's start they are not.\n",
+		lr.WakeWaitMS)
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -107,6 +139,13 @@ func printReport(w io.Writer, r *results) {
 	printErrors(w, "(b) audit on", r.AuditOn.series, r.AuditOn.StderrTail)
 	printErrors(w, "(b) audit off", r.AuditOff.series, r.AuditOff.StderrTail)
 	printErrors(w, "(f) ping", r.Ping.series, r.Ping.StderrTail)
+	printErrors(w, "(g) lock pairs, raw", lr.LockRaw.series, "")
+	printErrors(w, "(g) lock pairs, tool layer", lr.LockTool.series, "")
+	printErrors(w, "(g) check_rate, raw", lr.RateRaw.series, "")
+	printErrors(w, "(g) check_rate, tool layer", lr.RateTool.series, "")
+	if n := lr.wakeFailed(); n > 0 {
+		printErrors(w, "(h) wake-up", &series{Calls: lr.WakeRuns, Errors: n, ErrorCounts: lr.WakeErrors}, "")
+	}
 }
 
 func seriesRow(w io.Writer, name string, s *series, rss, cpu string) {
@@ -115,6 +154,10 @@ func seriesRow(w io.Writer, name string, s *series, rss, cpu string) {
 
 func toolRow(w io.Writer, name string, t *toolResult) {
 	seriesRow(w, name, t.series, fmt.Sprintf("%.1f", mib(t.PeakRSSBytes)), fmt.Sprintf("%.0f", us(t.CPUPerCall)))
+}
+
+func procRow(w io.Writer, name string, p *procSeries) {
+	seriesRow(w, name, p.series, "-", fmt.Sprintf("%.0f", us(p.CPUPerCall)))
 }
 
 // printErrors lists each distinct failure of a series with its count, and
@@ -142,7 +185,7 @@ func value(t target) string {
 	if t.Unit == "" {
 		return fmt.Sprintf("%.3f", t.Value)
 	}
-	return fmt.Sprintf("%.1f %s", t.Value, t.Unit)
+	return fmt.Sprintf("%.*f %s", max(t.Digits, 1), t.Value, t.Unit)
 }
 
 func limitText(limit float64, unit string) string {
@@ -175,6 +218,7 @@ type (
 		Errors       int      `json:"errors"`
 		PeakRSSMiB   *float64 `json:"peak_rss_mib,omitempty"`
 		CPUUSPerCall *float64 `json:"server_cpu_us_per_call,omitempty"`
+		ProcCPUUS    *float64 `json:"process_cpu_us_per_call,omitempty"`
 	}
 	jsonReport struct {
 		RedisURL      string     `json:"redis_url"`
@@ -192,7 +236,25 @@ type (
 		RatioAuditOn  float64    `json:"ratio_audit_on"`
 		RatioAuditOff float64    `json:"ratio_audit_off"`
 		FloorBound    float64    `json:"ratio_bound_from_floor"`
-		ColdStart     struct {
+		LockN         int        `json:"lock_n"`
+		LockPairsRaw  jsonSeries `json:"lock_pairs_raw"`
+		LockPairsTool jsonSeries `json:"lock_pairs_tool"`
+		CheckRateRaw  jsonSeries `json:"check_rate_raw"`
+		CheckRateTool jsonSeries `json:"check_rate_tool"`
+		RatioLock     float64    `json:"ratio_lock_pairs_tool_raw"`
+		RatioRate     float64    `json:"ratio_check_rate_tool_raw"`
+		WakeUp        struct {
+			Runs     int     `json:"runs"`
+			Failed   int     `json:"failed"`
+			WaitMS   int64   `json:"wait_ms"`
+			MedianMS float64 `json:"median_ms"`
+			MinMS    float64 `json:"min_ms"`
+			MaxMS    float64 `json:"max_ms"`
+			// FromStart* count from release_lock's start instead of its return.
+			FromStartMedianMS float64 `json:"from_release_start_median_ms"`
+			FromStartMaxMS    float64 `json:"from_release_start_max_ms"`
+		} `json:"wake_up"`
+		ColdStart struct {
 			Runs     int     `json:"runs"`
 			MedianMS float64 `json:"median_ms"`
 			MinMS    float64 `json:"min_ms"`
@@ -213,6 +275,13 @@ func toJSONTool(t *toolResult) jsonSeries {
 	return j
 }
 
+func toJSONProc(p *procSeries) jsonSeries {
+	j := toJSONSeries(p.series)
+	cpu := us(p.CPUPerCall)
+	j.ProcCPUUS = &cpu
+	return j
+}
+
 func printJSON(w io.Writer, r *results) error {
 	j := jsonReport{
 		RedisURL: r.RedisURL, Protocol: r.Protocol, N: r.N, Warmup: r.Warmup, Block: r.Block,
@@ -224,8 +293,19 @@ func printJSON(w io.Writer, r *results) error {
 		RatioAuditOn:  r.ratio(r.AuditOn),
 		RatioAuditOff: r.ratio(r.AuditOff),
 		FloorBound:    r.floorBound(),
+		LockN:         r.LockRate.N,
+		LockPairsRaw:  toJSONProc(r.LockRate.LockRaw),
+		LockPairsTool: toJSONProc(r.LockRate.LockTool),
+		CheckRateRaw:  toJSONProc(r.LockRate.RateRaw),
+		CheckRateTool: toJSONProc(r.LockRate.RateTool),
+		RatioLock:     r.LockRate.lockRatio(),
+		RatioRate:     r.LockRate.rateRatio(),
 		Targets:       r.targets(),
 	}
+	wk := r.LockRate.Wake
+	j.WakeUp.Runs, j.WakeUp.Failed, j.WakeUp.WaitMS = wk.Runs, r.LockRate.wakeFailed(), r.LockRate.WakeWaitMS
+	j.WakeUp.MedianMS, j.WakeUp.MinMS, j.WakeUp.MaxMS = ms(wk.Median), ms(wk.Min), ms(wk.Max)
+	j.WakeUp.FromStartMedianMS, j.WakeUp.FromStartMaxMS = ms(r.LockRate.WakeFromStart.Median), ms(r.LockRate.WakeFromStart.Max)
 	j.ColdStart.Runs = r.Cold.Runs
 	j.ColdStart.MedianMS, j.ColdStart.MinMS, j.ColdStart.MaxMS = ms(r.Cold.Median), ms(r.Cold.Min), ms(r.Cold.Max)
 	fmt.Fprintln(w)

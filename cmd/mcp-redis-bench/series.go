@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"syscall"
+	"time"
 )
 
 // runner makes one kind of call, numbered i, and records the timed ones.
@@ -10,6 +12,10 @@ type runner struct {
 	name string
 	call func(ctx context.Context, i int) error
 	rec  *recorder
+	// trackCPU asks interleave to add up this process's CPU time over the
+	// runner's turns into cpu: for series whose work is all in-process.
+	trackCPU bool
+	cpu      time.Duration
 }
 
 func newRunner(name string, n int, call func(ctx context.Context, i int) error) *runner {
@@ -38,8 +44,15 @@ func interleave(ctx context.Context, runners []*runner, n, block int) error {
 	for start := 0; start < n; start += block {
 		end := min(start+block, n)
 		for _, r := range runners {
+			var cpu0 time.Duration
+			if r.trackCPU {
+				cpu0 = processCPU()
+			}
 			for i := start; i < end; i++ {
 				_ = r.rec.time(func() error { return r.call(ctx, i) })
+			}
+			if r.trackCPU {
+				r.cpu += processCPU() - cpu0
 			}
 			if err := ctx.Err(); err != nil {
 				return err
@@ -47,4 +60,13 @@ func interleave(ctx context.Context, runners []*runner, n, block int) error {
 		}
 	}
 	return nil
+}
+
+// processCPU is this process's user+system CPU time so far, all threads.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
