@@ -26,8 +26,8 @@ type AcquireLockResult struct {
 	Key          string `json:"key" jsonschema_description:"The lock's Redis key."`
 	Token        string `json:"token,omitempty" jsonschema_description:"Your owner token: pass it to release_lock and extend_lock. Only when acquired."`
 	FencingToken int64  `json:"fencing_token,omitempty" jsonschema_description:"Grows with every grant of this resource, across expiries and restarts: pass it to the guarded system so it can refuse a stale holder. Only when acquired."`
-	TTLMS        int64  `json:"ttl_ms" jsonschema_description:"The granted ttl in ms; when not acquired, the holder's remaining ttl."`
-	ExpiresAt    string `json:"expires_at" jsonschema_description:"When the grant (or the holder's lock) expires, RFC 3339 UTC, by Redis's clock."`
+	TTLMS        int64  `json:"ttl_ms" jsonschema_description:"The granted ttl in ms; when not acquired, the holder's remaining ttl (-1: the holder's key has no expiry, it was set outside this server)."`
+	ExpiresAt    string `json:"expires_at,omitempty" jsonschema_description:"When the grant (or the holder's lock) expires, RFC 3339 UTC, by Redis's clock; absent when it never does."`
 	Owner        string `json:"owner,omitempty" jsonschema_description:"The holder's owner label, when not acquired and the holder gave one."`
 	WaitedMS     int64  `json:"waited_ms" jsonschema_description:"How long the call waited, in ms."`
 }
@@ -54,11 +54,15 @@ func acquireLock(d *Deps) mcpkit.Tool {
 			if err != nil {
 				return nil, err
 			}
-			return &AcquireLockResult{
+			out := &AcquireLockResult{
 				Acquired: g.Acquired, Resource: string(in.Resource), Key: g.Key,
-				Token: g.Token, FencingToken: g.Fence, TTLMS: g.TTL.Milliseconds(),
-				ExpiresAt: Timestamp(g.ExpiresAt), Owner: g.Owner, WaitedMS: g.Waited.Milliseconds(),
-			}, nil
+				Token: g.Token, FencingToken: g.Fence, TTLMS: max(g.TTL.Milliseconds(), -1),
+				Owner: g.Owner, WaitedMS: g.Waited.Milliseconds(),
+			}
+			if !g.ExpiresAt.IsZero() {
+				out.ExpiresAt = Timestamp(g.ExpiresAt)
+			}
+			return out, nil
 		},
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,7 +157,8 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 			t.Errorf("%s has no output schema over the wire", tool.Name)
 		}
 	}
-	if got := strings.Join(names, ","); got != "audit_log,publish_ccwj_delta,submit_feedback,emit_workflow_event,read_stream,get_context,acquire_lock,release_lock,extend_lock,check_rate" {
+	slices.Sort(names)
+	if got := strings.Join(names, ","); got != "acquire_lock,audit_log,check_rate,emit_workflow_event,extend_lock,get_context,publish_ccwj_delta,read_stream,release_lock,submit_feedback" {
 		t.Errorf("tools = %s", got)
 	}
 

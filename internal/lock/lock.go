@@ -64,9 +64,12 @@ type Grant struct {
 	Token string
 	// Fence is the fencing token: it grows with every grant of the resource.
 	Fence int64
-	// TTL is the granted ttl, or the holder's remaining ttl when not acquired.
+	// TTL is the granted ttl, or the holder's remaining ttl when not
+	// acquired: negative when the holder's key has no expiry (it was set
+	// outside this server).
 	TTL time.Duration
-	// ExpiresAt is when the grant expires (Redis clock).
+	// ExpiresAt is when the grant expires (Redis clock); zero when the
+	// holder's key has no expiry.
 	ExpiresAt time.Time
 	// Owner is the holder's label when not acquired.
 	Owner string
@@ -104,7 +107,12 @@ func (l *Locker) Acquire(ctx context.Context, resource string, ttl, wait time.Du
 			}
 			return g, err
 		}
-		sleep := min(left, pollEvery, g.TTL+time.Millisecond)
+		sleep := min(left, pollEvery)
+		if g.TTL > 0 {
+			// Wake when the holder's lock runs out; a lock without an
+			// expiry (set outside this server) is polled.
+			sleep = min(sleep, g.TTL+time.Millisecond)
+		}
 		timer := time.NewTimer(sleep)
 		select {
 		case <-woken:
@@ -135,7 +143,10 @@ func (l *Locker) try(ctx context.Context, resource, token string, ttl time.Durat
 		return Grant{Acquired: true, Key: key, Token: token, Fence: res[1].(int64), TTL: ttl, ExpiresAt: now.Add(ttl)}, nil
 	}
 	left := time.Duration(res[1].(int64)) * time.Millisecond
-	g := Grant{Key: key, TTL: left, ExpiresAt: now.Add(left)}
+	g := Grant{Key: key, TTL: left}
+	if left > 0 {
+		g.ExpiresAt = now.Add(left)
+	}
 	if len(res) > 3 {
 		g.Owner, _ = res[3].(string)
 	}

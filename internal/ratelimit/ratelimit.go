@@ -75,9 +75,10 @@ func (l *Limiter) Allow(ctx context.Context, subject string, p Policy, cost int)
 		return Decision{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("rate %s: unexpected reply %v", key, res)}
 	}
 	return Decision{
-		Allowed:    res[0] == 1,
-		Limit:      p.Limit,
-		Remaining:  int(res[1]),
+		Allowed: res[0] == 1,
+		Limit:   p.Limit,
+		// Negative when a policy's limit was lowered while a window held more.
+		Remaining:  max(int(res[1]), 0),
 		RetryAfter: time.Duration(res[2]) * time.Microsecond,
 		ResetAfter: time.Duration(res[3]) * time.Microsecond,
 	}, nil
