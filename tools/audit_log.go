@@ -31,6 +31,7 @@ type AuditRecord struct {
 	InputBytes   *int     `json:"input_bytes,omitempty"`
 	Error        string   `json:"error,omitempty"`
 	MCPSessionID string   `json:"mcp_session_id,omitempty"`
+	Caller       string   `json:"caller,omitempty"`
 }
 
 // AuditLogResult says where an audit entry was written.

@@ -38,7 +38,7 @@ func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observ
 		n := len(c.Args)
 		rec := &AuditRecord{
 			AuditLogInput: AuditLogInput{Module: Module, Procedure: mcpkit.Name(c.Tool), Status: "ok"},
-			DurationMS:    &ms, InputBytes: &n, MCPSessionID: c.SessionID,
+			DurationMS:    &ms, InputBytes: &n, MCPSessionID: c.SessionID, Caller: c.Caller,
 		}
 		if c.Err != nil {
 			rec.Status = "error"

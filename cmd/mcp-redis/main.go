@@ -47,9 +47,16 @@ server runs on an in-process Redis that keeps nothing.`,
 func serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve MCP over stdio (the default transport)",
+		Short: "Serve MCP over stdio (the default) or HTTP",
 		Long: `Serve MCP over stdio: a host (Claude Desktop and the like) spawns the
-process and speaks JSON-RPC on its stdin and stdout. Logs go to stderr.`,
+process and speaks JSON-RPC on its stdin and stdout. Logs go to stderr.
+
+With --transport http, serve on one listener (--listen, default
+127.0.0.1:8080): Streamable HTTP at /mcp, the legacy HTTP+SSE transport at
+/sse (messages to /message), /healthz, /readyz (Redis answers PING) and
+/metrics (Prometheus). Beyond loopback the server needs bearer tokens
+(http.auth_tokens, or MCP_REDIS_HTTP_AUTH_TOKENS="name=token,…").
+SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags())
@@ -65,6 +72,9 @@ process and speaks JSON-RPC on its stdin and stdout. Logs go to stderr.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log.Info("serving", "transport", cfg.Transport, "version", app.Version, "prefix", cfg.Redis.Prefix)
+			if cfg.Transport == "http" {
+				return a.ServeHTTP(ctx, nil)
+			}
 			return a.ServeStdio(ctx, os.Stdin, os.Stdout)
 		},
 	}

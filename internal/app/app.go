@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/metrics"
 	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
@@ -35,11 +37,12 @@ const maxInFlight = 64
 
 // App is one running server.
 type App struct {
-	Config config.Config
-	Conn   *rdb.Conn
-	Tools  []mcpkit.Tool
-	MCP    *server.MCPServer
-	Log    *slog.Logger
+	Config  config.Config
+	Conn    *rdb.Conn
+	Tools   []mcpkit.Tool
+	MCP     *server.MCPServer
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
 
 	locker *lock.Locker
 }
@@ -70,15 +73,21 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		opts = append(opts, server.WithLogger(log))
 	}
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
-	var obs mcpkit.Observer
+	m := metrics.New(Version)
+	conn.Client.AddHook(m.RedisHook())
+	obs := m.Observe
 	if cfg.Audit.ToolCalls {
-		obs = tools.CallAuditor(deps, cfg.Redis.Timeout, log)
+		audit := tools.CallAuditor(deps, cfg.Redis.Timeout, log)
+		obs = func(ctx context.Context, c mcpkit.Call) {
+			audit(ctx, c)
+			m.Observe(ctx, c)
+		}
 	}
 	all := tools.All(deps)
 	for _, t := range all {
-		s.AddTool(t.Def, t.Handler(obs, cfg.Redis.Timeout, log))
+		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
 	}
-	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, locker: locker}, nil
+	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker}, nil
 }
 
 // depsFrom carries the configuration the tools' schemas and checks need;
@@ -104,6 +113,34 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 		return fmt.Errorf("serve stdio: %w", err)
 	}
 	return nil
+}
+
+// ServeHTTP serves Streamable HTTP, SSE, health, readiness and metrics on
+// ln (or on http.listen when ln is nil) until ctx is cancelled, then shuts
+// down gracefully.
+func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
+	h := a.Config.HTTP
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", h.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", h.Listen, err)
+		}
+	}
+	a.Log.Info("serving http", "addr", ln.Addr().String(), "auth", len(h.AuthTokens) > 0, "stateless", h.Stateless)
+	t := &transport.HTTP{
+		Server: a.MCP, Stateless: h.Stateless, Tokens: h.AuthTokens, AllowedOrigins: h.AllowedOrigins,
+		Loopback: h.Loopback(), MaxBodyBytes: h.MaxBodyBytes,
+		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
+		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
+		Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, a.Config.Redis.Timeout)
+			defer cancel()
+			return rdb.Ping(ctx, a.Conn.Client)
+		},
+		Metrics: a.Metrics.Handler(),
+		Log:     a.Log,
+	}
+	return t.Serve(ctx, ln)
 }
 
 // Close ends the lock subscription and releases Redis.

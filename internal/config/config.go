@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -36,6 +37,45 @@ type Config struct {
 	Stdio       Stdio       `mapstructure:"stdio"`
 	Locks       Locks       `mapstructure:"locks"`
 	Rate        Rate        `mapstructure:"rate"`
+	HTTP        HTTP        `mapstructure:"http"`
+}
+
+// HTTP configures the Streamable HTTP and SSE listener.
+type HTTP struct {
+	// Listen is the address to listen on; loopback by default.
+	Listen string `mapstructure:"listen"`
+	// Stateless serves Streamable HTTP without sessions, for deployments
+	// behind a load balancer.
+	Stateless bool `mapstructure:"stateless"`
+	// AuthTokens are the accepted bearer tokens, by name. The name is what
+	// logs and audit records show; the token never is.
+	AuthTokens map[string]string `mapstructure:"auth_tokens"`
+	// AllowedOrigins are the Origin values a browser request may carry;
+	// requests without Origin pass.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// Timeouts: reading the headers, reading a body, writing an answer
+	// (not a stream), an idle keep-alive connection, and draining in-flight
+	// calls at shutdown.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Loopback reports whether Listen binds only the loopback interface.
+func (h HTTP) Loopback() bool {
+	host, _, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Locks bounds what acquire_lock and extend_lock may ask for.
@@ -138,6 +178,11 @@ func Defaults() Config {
 		Stdio:       Stdio{MaxMessageBytes: 4 << 20},
 		Locks:       Locks{MaxTTL: 10 * time.Minute, MaxWait: 30 * time.Second},
 		Rate:        Rate{Policies: map[string]RatePolicy{"default": {Limit: 60, Window: time.Minute}}},
+		HTTP: HTTP{
+			Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, AllowedOrigins: []string{},
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 90 * time.Second,
+			IdleTimeout: 2 * time.Minute, ShutdownTimeout: 15 * time.Second,
+		},
 	}
 }
 
@@ -146,17 +191,26 @@ func Defaults() Config {
 func defaultsMap() map[string]any {
 	d := Defaults()
 	m := map[string]any{
-		"redis.url":               d.Redis.URL,
-		"redis.prefix":            d.Redis.Prefix,
-		"redis.timeout":           d.Redis.Timeout,
-		"limits.max_entry_bytes":  d.Limits.MaxEntryBytes,
-		"audit.tool_calls":        d.Audit.ToolCalls,
-		"idempotency.ttl":         d.Idempotency.TTL,
-		"log.level":               d.Log.Level,
-		"transport":               d.Transport,
-		"stdio.max_message_bytes": d.Stdio.MaxMessageBytes,
-		"locks.max_ttl":           d.Locks.MaxTTL,
-		"locks.max_wait":          d.Locks.MaxWait,
+		"redis.url":                d.Redis.URL,
+		"redis.prefix":             d.Redis.Prefix,
+		"redis.timeout":            d.Redis.Timeout,
+		"limits.max_entry_bytes":   d.Limits.MaxEntryBytes,
+		"audit.tool_calls":         d.Audit.ToolCalls,
+		"idempotency.ttl":          d.Idempotency.TTL,
+		"log.level":                d.Log.Level,
+		"transport":                d.Transport,
+		"stdio.max_message_bytes":  d.Stdio.MaxMessageBytes,
+		"locks.max_ttl":            d.Locks.MaxTTL,
+		"locks.max_wait":           d.Locks.MaxWait,
+		"http.listen":              d.HTTP.Listen,
+		"http.stateless":           d.HTTP.Stateless,
+		"http.allowed_origins":     []string{},
+		"http.max_body_bytes":      d.HTTP.MaxBodyBytes,
+		"http.read_header_timeout": d.HTTP.ReadHeaderTimeout,
+		"http.read_timeout":        d.HTTP.ReadTimeout,
+		"http.write_timeout":       d.HTTP.WriteTimeout,
+		"http.idle_timeout":        d.HTTP.IdleTimeout,
+		"http.shutdown_timeout":    d.HTTP.ShutdownTimeout,
 	}
 	for name, p := range d.Rate.Policies {
 		m["rate.policies."+name+".limit"] = p.Limit
@@ -175,6 +229,7 @@ var Flags = map[string]string{
 	"prefix":    "redis.prefix",
 	"transport": "transport",
 	"log-level": "log.level",
+	"listen":    "http.listen",
 }
 
 // AddFlags declares --config and the override flags on fs.
@@ -182,7 +237,8 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "config file (default ./config.yaml when present)")
 	fs.String("redis-url", "", `Redis URL: "embedded", redis://, rediss://, unix://, redis+sentinel://, redis+cluster:// (key redis.url)`)
 	fs.String("prefix", "", `prefix of every key and channel (key redis.prefix, default "mcp:")`)
-	fs.String("transport", "", `transport to serve: stdio (key transport, default stdio)`)
+	fs.String("transport", "", `transport to serve: stdio or http (key transport, default stdio)`)
+	fs.String("listen", "", `address for --transport http (key http.listen, default 127.0.0.1:8080)`)
 	fs.String("log-level", "", "log level on stderr: debug, info, warn, error (key log.level)")
 }
 
@@ -231,7 +287,10 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		if _, ok := known[k]; ok {
 			continue
 		}
-		if name, field, ok := policyKey(k); ok {
+		if strings.HasPrefix(k, "http.auth_tokens.") {
+			continue
+		}
+		if _, field, ok := policyKey(k); ok {
 			switch field {
 			case "limit", "window":
 				continue
@@ -239,9 +298,22 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 				problems = append(problems, fmt.Errorf("%s: not supported: the limiter is an exact sliding window, which never allows more than limit in any window; set limit and window", k))
 				continue
 			}
-			_ = name
 		}
 		problems = append(problems, fmt.Errorf("%s: unknown key", k))
+	}
+	// Tokens may come from the environment as name=token pairs:
+	// MCP_REDIS_HTTP_AUTH_TOKENS="ci=…,alice=…".
+	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_AUTH_TOKENS"); ok && env != "" {
+		tokens := map[string]any{}
+		for _, pair := range strings.Split(env, ",") {
+			name, tok, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || name == "" {
+				problems = append(problems, fmt.Errorf("%s_HTTP_AUTH_TOKENS: each entry is name=token", EnvPrefix))
+				continue
+			}
+			tokens[strings.ToLower(name)] = tok
+		}
+		v.Set("http.auth_tokens", tokens)
 	}
 	var c Config
 	// A key that failed to decode is left zero in c: report why it failed,
@@ -378,8 +450,51 @@ func (c Config) problems() []error {
 			add(key+".window", "%v is out of range (10ms to 24h)", p.Window)
 		}
 	}
-	if c.Transport != "stdio" {
-		add("transport", "%q is not supported; this build serves stdio", c.Transport)
+	switch c.Transport {
+	case "stdio":
+	case "http":
+		p = append(p, c.HTTP.problems()...)
+	default:
+		add("transport", "%q is not one of stdio, http", c.Transport)
+	}
+	return p
+}
+
+// MinTokenBytes is the shortest bearer token accepted.
+const MinTokenBytes = 16
+
+func (h HTTP) problems() []error {
+	var p []error
+	add := func(key, format string, a ...any) {
+		p = append(p, fmt.Errorf("%s: "+format, append([]any{key}, a...)...))
+	}
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		add("http.listen", "%q is not host:port", h.Listen)
+	} else if !h.Loopback() && len(h.AuthTokens) == 0 {
+		add("http.listen", "%s is not a loopback address, and no bearer token is set: anyone who can reach it could call every tool. "+
+			"Set http.auth_tokens (or MCP_REDIS_HTTP_AUTH_TOKENS=name=token), or listen on 127.0.0.1", h.Listen)
+	}
+	for name, tok := range h.AuthTokens {
+		if !policyName.MatchString(name) {
+			add("http.auth_tokens."+name, "token names are 1 to 64 of a-z, 0-9, _ and -")
+		}
+		if len(tok) < MinTokenBytes {
+			add("http.auth_tokens."+name, "the token is shorter than %d bytes", MinTokenBytes)
+		}
+	}
+	for _, o := range h.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			add("http.allowed_origins", "%q is not an origin (scheme://host[:port])", o)
+		}
+	}
+	if h.MaxBodyBytes < 1024 || h.MaxBodyBytes > 256<<20 {
+		add("http.max_body_bytes", "%d is out of range (1024 to 268435456)", h.MaxBodyBytes)
+	}
+	for key, d := range map[string]time.Duration{"read_header_timeout": h.ReadHeaderTimeout, "read_timeout": h.ReadTimeout,
+		"write_timeout": h.WriteTimeout, "idle_timeout": h.IdleTimeout, "shutdown_timeout": h.ShutdownTimeout} {
+		if d < 100*time.Millisecond || d > time.Hour {
+			add("http."+key, "%v is out of range (100ms to 1h)", d)
+		}
 	}
 	return p
 }

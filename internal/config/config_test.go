@@ -132,6 +132,7 @@ func fileConfig() config.Config {
 		Stdio:       config.Stdio{MaxMessageBytes: 4 << 20},
 		Locks:       config.Defaults().Locks,
 		Rate:        config.Defaults().Rate,
+		HTTP:        config.Defaults().HTTP,
 	}
 }
 
@@ -326,6 +327,7 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		Stdio:       config.Stdio{MaxMessageBytes: 4 << 20},
 		Locks:       config.Defaults().Locks,
 		Rate:        config.Defaults().Rate,
+		HTTP:        config.Defaults().HTTP,
 	}
 	if got := load(t, nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v\nwant %+v", got, want)
@@ -399,7 +401,7 @@ idempotency:
   ttl: 10ms
 log:
   level: loud
-transport: http
+transport: carrier-pigeon
 unknown_top: 1
 `)
 	ie := invalid(t, nil)

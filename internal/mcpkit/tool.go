@@ -104,6 +104,8 @@ type Call struct {
 	Err       error // nil on success
 	Result    any   // the structured result on success
 	SessionID string
+	// Caller is the authenticated caller's name, when the transport has one.
+	Caller string
 }
 
 // Observer is told of every finished call, e.g. to audit it.
@@ -135,7 +137,7 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 			out, err = t.Call(ctx, args, timeout)
 		}()
 		if obs != nil {
-			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Result: out}
+			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Result: out, Caller: CallerFrom(ctx)}
 			if s := server.ClientSessionFromContext(ctx); s != nil {
 				c.SessionID = s.SessionID()
 			}

@@ -1,0 +1,159 @@
+// Package httpsec guards the HTTP listener: DNS-rebinding and Origin
+// checks, a body limit with read and write deadlines, and bearer-token
+// authentication. Each is a plain http middleware.
+package httpsec
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+)
+
+// LoopbackHost rejects (403) a request whose Host is not a loopback name:
+// on a server bound to loopback, a foreign Host means a page elsewhere
+// reached it through DNS rebinding, as the MCP specification warns.
+func LoopbackHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			http.Error(w, "forbidden: Host "+strconv.Quote(clip(r.Host))+" is not a loopback name (DNS rebinding protection)", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Origins rejects (403) a request whose Origin header is not in allowed.
+// Requests without Origin (non-browser clients) pass.
+func Origins(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(allowed, o) {
+			http.Error(w, "forbidden: Origin "+strconv.Quote(clip(o))+" is not allowed (http.allowed_origins)", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Limits bounds a request: a body over maxBytes is refused with 413 —
+// at once when Content-Length says so, without reading it — and the body
+// must arrive within readTimeout; the answer to a POST must be written
+// within writeTimeout. Streams (GET) get no write deadline.
+func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBytes {
+			tooLarge(w, r, maxBytes)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if r.Method == http.MethodPost {
+			_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			// Read the body here, bounded, so a chunked upload over the
+			// limit is also a 413 rather than a parse error downstream.
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				tooLarge(w, r, maxBytes)
+				return
+			case err != nil:
+				http.Error(w, "could not read the request body in time", http.StatusRequestTimeout)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(w http.ResponseWriter, _ *http.Request, maxBytes int64) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, "request body over "+strconv.FormatInt(maxBytes, 10)+" bytes (http.max_body_bytes)", http.StatusRequestEntityTooLarge)
+}
+
+// Bearer authenticates with a named token from tokens (name → token),
+// compared in constant time; the name goes into the request's context for
+// the audit (mcpkit.CallerFrom). A missing or wrong token is a 401 with
+// WWW-Authenticate. Only the Authorization header counts: a token in the
+// query string is ignored. Tokens never reach a log line.
+func Bearer(tokens map[string]string, log *slog.Logger, next http.Handler) http.Handler {
+	type entry struct {
+		name string
+		sum  [32]byte
+	}
+	// Comparing fixed-length digests keeps the time independent of the
+	// tokens' lengths and of where they differ.
+	var known []entry
+	for name, tok := range tokens {
+		known = append(known, entry{name, sha256.Sum256([]byte(tok))})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		given, ok := bearerToken(r)
+		if !ok {
+			unauthorized(w, `Bearer realm="mcp-redis"`, "missing bearer token")
+			return
+		}
+		sum := sha256.Sum256([]byte(given))
+		name := ""
+		for _, e := range known {
+			if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
+				name = e.name
+			}
+		}
+		if name == "" {
+			log.Warn("http: rejected a wrong bearer token", "remote", r.RemoteAddr, "path", r.URL.Path)
+			unauthorized(w, `Bearer realm="mcp-redis", error="invalid_token"`, "invalid bearer token")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(mcpkit.WithCaller(r.Context(), name)))
+	})
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+func unauthorized(w http.ResponseWriter, challenge, msg string) {
+	w.Header().Set("WWW-Authenticate", challenge)
+	http.Error(w, "unauthorized: "+msg, http.StatusUnauthorized)
+}
+
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}

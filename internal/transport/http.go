@@ -1,0 +1,124 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcp-redis/mcp-redis/internal/httpsec"
+)
+
+// HTTP serves MCP on one listener: Streamable HTTP at /mcp (both protocol
+// eras mcp-go serves), the legacy HTTP+SSE transport at /sse with its
+// message endpoint /message, and /healthz, /readyz and /metrics.
+type HTTP struct {
+	Server *server.MCPServer
+	// Stateless serves Streamable HTTP without sessions.
+	Stateless bool
+	// Tokens are the bearer tokens by name; empty means no authentication
+	// (allowed on loopback only, which the configuration enforces).
+	Tokens map[string]string
+	// AllowedOrigins are the Origin values browsers may send.
+	AllowedOrigins []string
+	// Loopback turns on the Host check against DNS rebinding.
+	Loopback                                                                   bool
+	MaxBodyBytes                                                               int64
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
+	// Ready reports whether the server can serve (Redis answers PING).
+	Ready func(ctx context.Context) error
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	Log     *slog.Logger
+}
+
+// Serve accepts on ln until ctx is cancelled, then shuts down gracefully:
+// it stops accepting, closes the MCP streams, lets calls in flight finish
+// for up to ShutdownTimeout, and returns nil.
+func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
+	streamable := server.NewStreamableHTTPServer(h.Server,
+		server.WithStateLess(h.Stateless),
+		// The Host check below covers every endpoint alike.
+		server.WithDisableLocalhostProtection(true),
+		server.WithStreamableHTTPLogger(h.Log),
+	)
+	sse := server.NewSSEServer(h.Server,
+		server.WithSSEDisableLocalhostProtection(true),
+		server.WithKeepAlive(true),
+	)
+
+	mux := http.NewServeMux()
+	mcpChain := func(next http.Handler) http.Handler {
+		if len(h.Tokens) > 0 {
+			next = httpsec.Bearer(h.Tokens, h.Log, next)
+		}
+		return next
+	}
+	bounded := func(next http.Handler) http.Handler {
+		return httpsec.Limits(h.MaxBodyBytes, h.ReadTimeout, h.WriteTimeout, next)
+	}
+	mux.Handle("/mcp", mcpChain(bounded(streamable)))
+	mux.Handle("/sse", mcpChain(sse.SSEHandler()))
+	mux.Handle("/message", mcpChain(bounded(sse.MessageHandler())))
+	mux.Handle("/metrics", mcpChain(h.Metrics))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": "ok"})
+	})
+
+	var handler http.Handler = mux
+	handler = httpsec.Origins(h.AllowedOrigins, handler)
+	if h.Loopback {
+		handler = httpsec.LoopbackHost(handler)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(h.Log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	h.Log.Info("shutting down: draining calls in flight", "timeout", h.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)
+	defer cancel()
+	// Streams (SSE, GET /mcp) never end on their own: close them first so
+	// Shutdown waits only for calls.
+	sse.CloseSessions()
+	_ = streamable.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		h.Log.Warn("calls still running at the shutdown timeout were cut off", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
