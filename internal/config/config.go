@@ -454,6 +454,9 @@ func (c Config) problems() []error {
 	case "stdio":
 	case "http":
 		p = append(p, c.HTTP.problems()...)
+		if c.HTTP.WriteTimeout <= c.Locks.MaxWait+c.Redis.Timeout {
+			add("http.write_timeout", "%v must exceed locks.max_wait + redis.timeout (%v), or a waiting acquire_lock is cut off", c.HTTP.WriteTimeout, c.Locks.MaxWait+c.Redis.Timeout)
+		}
 	default:
 		add("transport", "%q is not one of stdio, http", c.Transport)
 	}
