@@ -3,19 +3,35 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=$(VERSION)
 
-.PHONY: help build test test-race bench schemas run lint
+.PHONY: help build docker-build-local node-deps test test-race conformance bench schemas run lint
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 build: ## build a static binary into bin/mcp-redis
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/mcp-redis ./cmd/mcp-redis
 
-test: ## run the tests (needs Redis on 127.0.0.1:6379)
-	$(GO) test ./...
+# The Dockerfile's build stage, without Docker; deploy/deploy_test.go checks
+# that the two keep the same flags. GOOS/GOARCH stand for the image's platform.
+IMAGE_GOOS   ?= linux
+IMAGE_GOARCH ?= amd64
 
-test-race: ## run the tests with the race detector, as CI does
+docker-build-local: ## the Dockerfile's go build without Docker: bin/mcp-redis-linux-amd64 (IMAGE_GOOS, IMAGE_GOARCH)
+	CGO_ENABLED=0 GOOS=$(IMAGE_GOOS) GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/mcp-redis-$(IMAGE_GOOS)-$(IMAGE_GOARCH) ./cmd/mcp-redis
+
+node-deps: ## install the pinned TypeScript SDK and conformance suite (e2e/node, from its lock file)
+	npm ci --prefix e2e/node --no-audit --no-fund
+
+conformance: ## run the official MCP conformance suite against the HTTP server
+	bash e2e/node/conformance.sh
+
+test: node-deps ## run every test: Go (needs Redis on 127.0.0.1:6379 and redis-server), the TypeScript SDK client, the conformance suite
+	$(GO) test ./...
+	bash e2e/node/conformance.sh
+
+test-race: node-deps ## the same with the race detector, as CI does
 	$(GO) test -race ./...
+	bash e2e/node/conformance.sh
 
 bench: ## print throughput, latency, cold start and memory figures against Redis on 127.0.0.1:6379
 	$(GO) run ./cmd/mcp-redis-bench

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,15 +48,26 @@ func isLoopbackHost(hostport string) bool {
 }
 
 // Origins rejects (403) a request whose Origin header is not in allowed.
-// Requests without Origin (non-browser clients) pass.
-func Origins(allowed []string, next http.Handler) http.Handler {
+// Requests without Origin (non-browser clients) pass. With loopback set
+// (the server listens on loopback only), an Origin on a loopback name
+// (http://localhost:3000, http://127.0.0.1:8080) passes too: a page on this
+// machine is as trusted as the machine; a rebound foreign name is not.
+func Origins(allowed []string, loopback bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(allowed, o) {
+		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(allowed, o) && !(loopback && loopbackOrigin(o)) {
 			http.Error(w, "forbidden: Origin "+strconv.Quote(clip(o))+" is not allowed (http.allowed_origins)", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func loopbackOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return isLoopbackHost(u.Host)
 }
 
 // Limits bounds a request: a body over maxBytes is refused with 413 —
@@ -82,8 +94,12 @@ func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.H
 			case errors.As(err, &mbe):
 				tooLarge(w, r, maxBytes)
 				return
-			case err != nil:
+			case isTimeout(err):
 				http.Error(w, "could not read the request body in time", http.StatusRequestTimeout)
+				return
+			case err != nil:
+				// Malformed chunked encoding, or the client went away.
+				http.Error(w, "could not read the request body", http.StatusBadRequest)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -91,6 +107,11 @@ func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.H
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func tooLarge(w http.ResponseWriter, _ *http.Request, maxBytes int64) {
@@ -114,6 +135,9 @@ func Bearer(tokens map[string]string, log *slog.Logger, next http.Handler) http.
 	for name, tok := range tokens {
 		known = append(known, entry{name, sha256.Sum256([]byte(tok))})
 	}
+	// In name order, so that a token given two names is always taken for
+	// the first: the audit must not depend on map order.
+	slices.SortFunc(known, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		given, ok := bearerToken(r)
 		if !ok {
@@ -123,7 +147,7 @@ func Bearer(tokens map[string]string, log *slog.Logger, next http.Handler) http.
 		sum := sha256.Sum256([]byte(given))
 		name := ""
 		for _, e := range known {
-			if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
+			if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && name == "" {
 				name = e.name
 			}
 		}

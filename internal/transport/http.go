@@ -79,7 +79,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	})
 
 	var handler http.Handler = mux
-	handler = httpsec.Origins(h.AllowedOrigins, handler)
+	handler = httpsec.Origins(h.AllowedOrigins, h.Loopback, handler)
 	if h.Loopback {
 		handler = httpsec.LoopbackHost(handler)
 	}
