@@ -138,6 +138,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 			return rdb.Ping(ctx, a.Conn.Client)
 		},
 		Metrics: a.Metrics.Handler(),
+		Running: a.Metrics.Running,
 		Log:     a.Log,
 	}
 	return t.Serve(ctx, ln)

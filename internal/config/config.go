@@ -477,7 +477,13 @@ func (h HTTP) problems() []error {
 		add("http.listen", "%s is not a loopback address, and no bearer token is set: anyone who can reach it could call every tool. "+
 			"Set http.auth_tokens (or MCP_REDIS_HTTP_AUTH_TOKENS=name=token), or listen on 127.0.0.1", h.Listen)
 	}
+	seen := map[string]string{}
 	for name, tok := range h.AuthTokens {
+		if other, dup := seen[tok]; dup {
+			a, b := min(name, other), max(name, other)
+			add("http.auth_tokens."+b, "the same token as %s: each token must name one caller", a)
+		}
+		seen[tok] = name
 		if !policyName.MatchString(name) {
 			add("http.auth_tokens."+name, "token names are 1 to 64 of a-z, 0-9, _ and -")
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -22,6 +23,7 @@ import (
 
 // Metrics is one server's registry.
 type Metrics struct {
+	running   atomic.Int64
 	reg       *prometheus.Registry
 	calls     *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
@@ -76,10 +78,17 @@ func (m *Metrics) Observe(_ context.Context, c mcpkit.Call) {
 func (m *Metrics) Track(h server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		m.inFlight.Inc()
-		defer m.inFlight.Dec()
+		m.running.Add(1)
+		defer func() {
+			m.running.Add(-1)
+			m.inFlight.Dec()
+		}()
 		return h(ctx, req)
 	}
 }
+
+// Running is the number of tool calls running now.
+func (m *Metrics) Running() int64 { return m.running.Load() }
 
 // RedisHook counts failed Redis commands; add it with AddHook.
 func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }

@@ -35,6 +35,9 @@ type HTTP struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Running reports the tool calls in flight; shutdown waits for none
+	// before it closes the streams that carry SSE answers.
+	Running func() int64
 	Log     *slog.Logger
 }
 
@@ -102,11 +105,18 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	h.Log.Info("shutting down: draining calls in flight", "timeout", h.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)
 	defer cancel()
-	// Streams (SSE, GET /mcp) never end on their own: close them first so
-	// Shutdown waits only for calls.
+	// Stop accepting, and wait for requests, in the background: streams
+	// (SSE, GET /mcp) never end on their own, so this returns only once
+	// they are closed below.
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	// An SSE call's answer travels on its stream, not on the POST that
+	// asked: let every call finish and its answer go out before the
+	// streams close.
+	h.drain(sctx)
 	sse.CloseSessions()
 	_ = streamable.Shutdown(sctx)
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := <-shut; err != nil {
 		h.Log.Warn("calls still running at the shutdown timeout were cut off", "err", err)
 		_ = srv.Close()
 	}
@@ -114,6 +124,27 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
+}
+
+// drain waits until no tool call runs, then a moment more for the last
+// answers to be written to their streams, or until ctx ends.
+func (h *HTTP) drain(ctx context.Context) {
+	if h.Running == nil {
+		return
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for h.Running() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(100 * time.Millisecond):
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
