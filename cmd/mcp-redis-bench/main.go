@@ -13,9 +13,18 @@
 //	    transport), next to the same Lua scripts run raw through go-redis
 //	    with the same keys and arguments, and the ratios tool/raw;
 //	(h) the wake-up latency of a waiting acquire_lock after a release
-//	    (median, min and max of --wake-runs).
+//	    (median, min and max of --wake-runs);
+//	(i) audit_log over Streamable HTTP (the real binary, serve --transport
+//	    http on a loopback port) with --http-conc calls in flight (1 and 8
+//	    by default), next to raw go-redis XADD at the same concurrency, the
+//	    per-call audit off and on, with MCP ping over HTTP as the floor,
+//	    audit_log's own Lua script run through go-redis (Redis's share) and
+//	    mcp-go's own client for comparison; then a soak of --http-soak-n
+//	    calls at the highest concurrency, with the server's VmRSS/VmHWM
+//	    read before and after (--http=false skips (i), --http-only runs
+//	    only (i)).
 //
-// Every call is sequential: one in flight at a time. After a warm-up per
+// Every call of (a)-(h) is sequential: one in flight at a time. After a warm-up per
 // series, the series take turns in blocks (--block), so load from other
 // processes falls on all of them alike. The report also gives the server's
 // CPU time per call, which a busy machine distorts far less than calls/s.
@@ -31,6 +40,8 @@
 //
 //	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH] [--n 10000]
 //	    [--lock-n 5000] [--wake-runs 20] [--lock-cpuprofile FILE] [--json]
+//	    [--http=true] [--http-only] [--http-n 5000] [--http-conc 1,8] [--http-soak-n 100000]
+//	    [--http-audit-on=true] [--http-mcp-go] [--http-stateless]
 package main
 
 import (
@@ -63,6 +74,13 @@ type options struct {
 	lockN, wakeRuns int
 	// cpuProfile, when set, receives a CPU profile of (g)'s timed calls.
 	cpuProfile string
+	// Series (i): whether it runs, or alone; its timed calls per series,
+	// concurrencies, soak calls, and the optional series and server mode.
+	http, httpOnly         bool
+	httpN, httpSoakN       int
+	httpConc               string
+	httpAuditOn, httpMCPGo bool
+	httpStateless          bool
 }
 
 func parseFlags() options {
@@ -80,7 +98,18 @@ func parseFlags() options {
 	flag.IntVar(&o.lockN, "lock-n", 5000, "timed calls per series of (g): acquire+release pairs, check_rate calls")
 	flag.IntVar(&o.wakeRuns, "wake-runs", 20, "runs measured for the wake-up latency (h)")
 	flag.StringVar(&o.cpuProfile, "lock-cpuprofile", "", "write a CPU profile of (g)'s timed calls (tool layer and raw, in this process) to this file")
+	flag.BoolVar(&o.http, "http", true, "run (i): audit_log over Streamable HTTP with calls in flight, next to raw XADD")
+	flag.BoolVar(&o.httpOnly, "http-only", false, "run (i) only")
+	flag.IntVar(&o.httpN, "http-n", 5000, "(i): timed calls per series and concurrency")
+	flag.StringVar(&o.httpConc, "http-conc", "1,8", "(i): concurrencies (calls in flight), ascending, comma-separated")
+	flag.IntVar(&o.httpSoakN, "http-soak-n", 100000, "(i): calls at the highest concurrency over which the server's RSS growth is read (0: no soak)")
+	flag.BoolVar(&o.httpAuditOn, "http-audit-on", true, "(i): also a server with the per-call audit on")
+	flag.BoolVar(&o.httpMCPGo, "http-mcp-go", false, "(i): also audit_log through mcp-go's Streamable HTTP client, for comparison")
+	flag.BoolVar(&o.httpStateless, "http-stateless", false, "(i): serve Streamable HTTP stateless (MCP_REDIS_HTTP_STATELESS=true)")
 	flag.Parse()
+	if o.httpOnly {
+		o.http = true
+	}
 	return o
 }
 
@@ -97,8 +126,13 @@ func main() {
 var errCallsFailed = errors.New("some calls failed; see the errors above")
 
 func run(o options) error {
-	if o.n < 1 || o.block < 1 || o.coldRuns < 1 || o.lockN < 1 || o.wakeRuns < 1 || o.warmup < 0 {
-		return errors.New("--n, --block, --cold-runs, --lock-n and --wake-runs must be at least 1, --warmup at least 0")
+	if o.n < 1 || o.block < 1 || o.coldRuns < 1 || o.lockN < 1 || o.wakeRuns < 1 || o.warmup < 0 || o.httpN < 1 || o.httpSoakN < 0 {
+		return errors.New("--n, --block, --cold-runs, --lock-n, --wake-runs and --http-n must be at least 1, --warmup and --http-soak-n at least 0")
+	}
+	if o.http {
+		if _, err := parseConc(o.httpConc); err != nil {
+			return err
+		}
 	}
 	// The deadline bounds the run; a signal cancels it so cleanup still runs.
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -143,18 +177,30 @@ func run(o options) error {
 	return nil
 }
 
-// measure runs series (a), (b) and (f), then (g) and (h), then the cold
-// starts. Each series gets its own key prefix, so none writes into keys
+// measure runs series (a), (b) and (f), then (g) and (h), then (i), then
+// the cold starts; with --http-only, (i) alone. Each series gets its own key prefix, so none writes into keys
 // another one filled.
 func measure(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string) (*results, error) {
 	res := &results{N: o.n, Warmup: o.warmup, Block: o.block, Protocol: o.protocol,
 		RedisURL: redact(o.redisURL), LoadBefore: loadAvg()}
+	var err error
+	if o.httpOnly {
+		if res.HTTP, err = measureHTTP(ctx, o, rdb, srv, prefix); err != nil {
+			return nil, fmt.Errorf("(i) http: %w", err)
+		}
+		res.LoadAfter = loadAvg()
+		return res, nil
+	}
 	if err := measureSeries(ctx, o, rdb, srv, prefix, res); err != nil {
 		return nil, err
 	}
-	var err error
 	if res.LockRate, err = measureLockRate(ctx, o, rdb, prefix); err != nil {
 		return nil, err
+	}
+	if o.http {
+		if res.HTTP, err = measureHTTP(ctx, o, rdb, srv, prefix); err != nil {
+			return nil, fmt.Errorf("(i) http: %w", err)
+		}
 	}
 	logf("(d) cold start: %d spawns", o.coldRuns)
 	cold := srv

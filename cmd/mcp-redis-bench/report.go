@@ -25,10 +25,23 @@ type results struct {
 	// LockRate holds (g) and (h), measured in this process.
 	LockRate *lockRateResult
 	Cold     spread
+	// HTTP is series (i); nil with --http=false. With --http-only it is
+	// the only one set.
+	HTTP *httpResult
 }
 
+// httpOnly reports a run of (i) alone.
+func (r *results) httpOnly() bool { return r.Raw == nil }
+
 func (r *results) failedCalls() int {
-	return r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors + r.Ping.Errors + r.LockRate.failedCalls()
+	n := 0
+	if !r.httpOnly() {
+		n += r.Raw.Errors + r.AuditOn.Errors + r.AuditOff.Errors + r.Ping.Errors + r.LockRate.failedCalls()
+	}
+	if r.HTTP != nil {
+		n += r.HTTP.failedCalls()
+	}
+	return n
 }
 
 // ratio is b/a in calls/s: the share of raw XADD throughput the server keeps.
@@ -72,6 +85,17 @@ func atMost(name string, v, limit float64, unit string) target {
 
 // targets are the goals stated in the issue.
 func (r *results) targets() []target {
+	var out []target
+	if !r.httpOnly() {
+		out = r.stdioTargets()
+	}
+	if r.HTTP != nil {
+		out = append(out, r.HTTP.targets()...)
+	}
+	return out
+}
+
+func (r *results) stdioTargets() []target {
 	cold := atMost("(d) cold start, median", ms(r.Cold.Median), 20, "ms")
 	cold.Detail = fmt.Sprintf("min %.1f / max %.1f ms, %d runs", ms(r.Cold.Min), ms(r.Cold.Max), r.Cold.Runs)
 	lr := r.LockRate
@@ -98,6 +122,13 @@ func (r *results) targets() []target {
 }
 
 func printReport(w io.Writer, r *results) {
+	if r.httpOnly() {
+		fmt.Fprintf(w, "\nmcp-redis bench, (i) only: %s\n", r.RedisURL)
+		fmt.Fprintf(w, "%d CPUs, load average %s before, %s after\n", runtime.NumCPU(), r.LoadBefore, r.LoadAfter)
+		printHTTPReport(w, r.HTTP)
+		printTargets(w, r)
+		return
+	}
 	fmt.Fprintf(w, "\nmcp-redis bench: %s, %d sequential timed calls per series after %d warm-up, series (a) and (b) in turns of %d, protocol %s for (b)\n",
 		r.RedisURL, r.N, r.Warmup, r.Block, r.Protocol)
 	fmt.Fprintf(w, "%d CPUs, load average %s before, %s after\n\n", runtime.NumCPU(), r.LoadBefore, r.LoadAfter)
@@ -123,14 +154,10 @@ func printReport(w io.Writer, r *results) {
 		"    (seen by a go-redis hook, no sleep). Redis writes the release notice out before the release's reply, so the waiter can be\n"+
 		"    done before release_lock has returned to its caller: values at or below 0 are real; from release_lock's start they are not.\n",
 		lr.WakeWaitMS)
-
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\t")
-	for _, t := range r.targets() {
-		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\n", t.Name, value(t), t.Op, limitText(t.Limit, t.Unit), passMiss(t.Pass), t.Detail)
+	if r.HTTP != nil {
+		printHTTPReport(w, r.HTTP)
 	}
-	tw.Flush()
+	printTargets(w, r)
 
 	fmt.Fprintf(w, "\n(f) bounds (c): a tool call costs at least a ping (f) plus a Redis round trip (a), so b/a <= f/(f+a) = %.3f here.\n",
 		r.floorBound())
@@ -146,6 +173,17 @@ func printReport(w io.Writer, r *results) {
 	if n := lr.wakeFailed(); n > 0 {
 		printErrors(w, "(h) wake-up", &series{Calls: lr.WakeRuns, Errors: n, ErrorCounts: lr.WakeErrors}, "")
 	}
+}
+
+// printTargets prints the table of targets, PASS or MISS each.
+func printTargets(w io.Writer, r *results) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\t")
+	for _, t := range r.targets() {
+		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\n", t.Name, value(t), t.Op, limitText(t.Limit, t.Unit), passMiss(t.Pass), t.Detail)
+	}
+	tw.Flush()
 }
 
 func seriesRow(w io.Writer, name string, s *series, rss, cpu string) {
@@ -260,7 +298,17 @@ type (
 			MinMS    float64 `json:"min_ms"`
 			MaxMS    float64 `json:"max_ms"`
 		} `json:"cold_start"`
-		Targets []target `json:"targets"`
+		HTTP    *jsonHTTP `json:"http,omitempty"`
+		Targets []target  `json:"targets"`
+	}
+	// jsonHTTPOnly is the JSON form of a --http-only run.
+	jsonHTTPOnly struct {
+		RedisURL   string    `json:"redis_url"`
+		CPUs       int       `json:"cpus"`
+		LoadBefore string    `json:"load_avg_before"`
+		LoadAfter  string    `json:"load_avg_after"`
+		HTTP       *jsonHTTP `json:"http"`
+		Targets    []target  `json:"targets"`
 	}
 )
 
@@ -283,6 +331,13 @@ func toJSONProc(p *procSeries) jsonSeries {
 }
 
 func printJSON(w io.Writer, r *results) error {
+	if r.httpOnly() {
+		fmt.Fprintln(w)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(jsonHTTPOnly{RedisURL: r.RedisURL, CPUs: runtime.NumCPU(), LoadBefore: r.LoadBefore,
+			LoadAfter: r.LoadAfter, HTTP: toJSONHTTP(r.HTTP), Targets: r.targets()})
+	}
 	j := jsonReport{
 		RedisURL: r.RedisURL, Protocol: r.Protocol, N: r.N, Warmup: r.Warmup, Block: r.Block,
 		CPUs: runtime.NumCPU(), LoadBefore: r.LoadBefore, LoadAfter: r.LoadAfter,
@@ -306,6 +361,9 @@ func printJSON(w io.Writer, r *results) error {
 	j.WakeUp.Runs, j.WakeUp.Failed, j.WakeUp.WaitMS = wk.Runs, r.LockRate.wakeFailed(), r.LockRate.WakeWaitMS
 	j.WakeUp.MedianMS, j.WakeUp.MinMS, j.WakeUp.MaxMS = ms(wk.Median), ms(wk.Min), ms(wk.Max)
 	j.WakeUp.FromStartMedianMS, j.WakeUp.FromStartMaxMS = ms(r.LockRate.WakeFromStart.Median), ms(r.LockRate.WakeFromStart.Max)
+	if r.HTTP != nil {
+		j.HTTP = toJSONHTTP(r.HTTP)
+	}
 	j.ColdStart.Runs = r.Cold.Runs
 	j.ColdStart.MedianMS, j.ColdStart.MinMS, j.ColdStart.MaxMS = ms(r.Cold.Median), ms(r.Cold.Min), ms(r.Cold.Max)
 	fmt.Fprintln(w)
