@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
@@ -34,15 +33,7 @@ var backends = []backend{
 		return c, prefix
 	}},
 	{"embedded", func(t *testing.T) (*redis.Client, string) {
-		m := miniredis.NewMiniRedis()
-		m.ClockTTL(true)
-		if err := m.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Close)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { _ = c.Close() })
-		return c, "mcp:"
+		return testredis.Embedded(t)
 	}},
 }
 

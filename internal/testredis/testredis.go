@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -148,4 +149,21 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Embedded starts the in-process Redis the server runs for redis.url
+// "embedded" (miniredis, TTLs on the wall clock), for the tests of that
+// product feature; it stops when the test ends. Its keys need no prefix:
+// the instance is the test's own.
+func Embedded(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	m := miniredis.NewMiniRedis()
+	m.ClockTTL(true)
+	if err := m.Start(); err != nil {
+		t.Fatalf("start embedded redis: %v", err)
+	}
+	t.Cleanup(m.Close)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return c, "mcp:"
 }
