@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,12 +47,17 @@ type HTTP struct {
 // it stops accepting, closes the MCP streams, lets calls in flight finish
 // for up to ShutdownTimeout, and returns nil.
 func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
-	streamable := server.NewStreamableHTTPServer(h.Server,
-		server.WithStateLess(h.Stateless),
+	opts := []server.StreamableHTTPOption{server.WithStateLess(h.Stateless)}
+	if !h.Stateless {
+		// Track the sessions the server issued, so an unknown (even well
+		// formed) Mcp-Session-Id is refused; idle ones are freed.
+		opts = append(opts, server.WithStateful(true), server.WithSessionIdleTTL(sessionIdleTTL))
+	}
+	streamable := server.NewStreamableHTTPServer(h.Server, append(opts,
 		// The Host check below covers every endpoint alike.
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(h.Log),
-	)
+	)...)
 	sse := server.NewSSEServer(h.Server,
 		server.WithSSEDisableLocalhostProtection(true),
 		server.WithKeepAlive(true),
@@ -66,9 +73,9 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	bounded := func(next http.Handler) http.Handler {
 		return httpsec.Limits(h.MaxBodyBytes, h.ReadTimeout, h.WriteTimeout, next)
 	}
-	mux.Handle("/mcp", mcpChain(bounded(streamable)))
+	mux.Handle("/mcp", mcpChain(bounded(envelope(streamable))))
 	mux.Handle("/sse", mcpChain(sse.SSEHandler()))
-	mux.Handle("/message", mcpChain(bounded(sse.MessageHandler())))
+	mux.Handle("/message", mcpChain(bounded(envelope(sse.MessageHandler()))))
 	mux.Handle("/metrics", mcpChain(h.Metrics))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -124,6 +131,33 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
+}
+
+// sessionIdleTTL frees a Streamable HTTP session its client left without
+// a DELETE.
+const sessionIdleTTL = 30 * time.Minute
+
+// envelope answers a POST whose body is a malformed JSON-RPC message (see
+// checkEnvelope) with 400 and the JSON-RPC error; Limits has buffered the
+// body already.
+func envelope(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "could not read the request body", http.StatusBadRequest)
+			return
+		}
+		if resp := checkEnvelope(body); resp != nil {
+			writeJSON(w, http.StatusBadRequest, resp)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // drain waits until no tool call runs, then a moment more for the last

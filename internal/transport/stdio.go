@@ -110,6 +110,10 @@ func (l *loop) read() {
 		if len(line) == 0 {
 			continue // blank lines are tolerated
 		}
+		if resp := checkEnvelope(line); resp != nil {
+			l.w.write(resp)
+			continue
+		}
 		if !isRequest(line) {
 			l.w.write(l.t.handle(l.ctx, line))
 			continue
