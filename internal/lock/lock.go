@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,6 +100,16 @@ func (l *Locker) Acquire(ctx context.Context, resource string, ttl, wait time.Du
 			woken, stop = l.waker.listen(ctx, resource)
 		}
 		g, err := l.try(ctx, resource, token, ttl, owner)
+		if err == nil && g.Acquired && errors.Is(ctx.Err(), context.Canceled) {
+			// The caller went away while the grant was on its way: nobody
+			// will learn the token, so give the lock back now rather than
+			// leave it held for its whole ttl. (A call that merely ran out
+			// of time still gets its answer, and so its grant.)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_, _ = l.Release(rctx, resource, token)
+			cancel()
+			g, err = Grant{Key: g.Key}, rdb.Wrap("acquire "+resource, ctx.Err())
+		}
 		g.Waited = time.Since(start)
 		left := time.Until(deadline)
 		if err != nil || g.Acquired || left <= 0 {
