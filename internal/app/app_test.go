@@ -29,7 +29,9 @@ type harness struct {
 	prefix string
 }
 
-func newHarness(t *testing.T, edit func(*config.Config)) *harness {
+// newApp builds a server on the shared real Redis under a prefix of the
+// test's own, closed when the test ends.
+func newApp(t *testing.T, edit func(*config.Config)) (*app.App, *redis.Client, string) {
 	t.Helper()
 	rdb, prefix := testredis.Shared(t)
 	cfg := config.Defaults()
@@ -43,6 +45,12 @@ func newHarness(t *testing.T, edit func(*config.Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
+	return a, rdb, prefix
+}
+
+func newHarness(t *testing.T, edit func(*config.Config)) *harness {
+	t.Helper()
+	a, rdb, prefix := newApp(t, edit)
 	c, err := client.NewInProcessClient(a.MCP)
 	if err != nil {
 		t.Fatal(err)

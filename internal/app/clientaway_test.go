@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -22,7 +21,6 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/app"
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
-	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
 // These tests check what happens when a client goes away, or gives up on a
@@ -50,18 +48,7 @@ type awayEnv struct {
 
 func awayApp(t *testing.T, edit func(*config.Config)) *awayEnv {
 	t.Helper()
-	rdb, prefix := testredis.Shared(t)
-	cfg := config.Defaults()
-	cfg.Redis.URL = testredis.URL()
-	cfg.Redis.Prefix = prefix
-	if edit != nil {
-		edit(&cfg)
-	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
+	a, rdb, prefix := newApp(t, edit)
 	e := &awayEnv{t: t, app: a, rdb: rdb, keys: keyspace.Keyspace{Prefix: prefix}}
 	// Open the lock-release subscription (one per server, for its whole
 	// life) before the baseline is taken: a waited acquire opens it.
