@@ -15,7 +15,10 @@ import (
 // that is not JSON at all (mcp-go answers that with -32700).
 func checkEnvelope(msg []byte) mcp.JSONRPCMessage {
 	msg = bytes.TrimSpace(msg)
-	if len(msg) == 0 || !json.Valid(msg) {
+	if len(msg) == 0 {
+		return nil
+	}
+	if msg[0] != '{' && !json.Valid(msg) {
 		return nil
 	}
 	switch msg[0] {
