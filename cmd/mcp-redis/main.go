@@ -26,11 +26,12 @@ func main() {
 func root() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mcp-redis",
-		Short: "MCP server: Redis streams, pub/sub and workflow context for LLM agents",
-		Long: `mcp-redis serves the Model Context Protocol over stdio. Its tools append to
-and read Redis streams (audit trail, context-window deltas, feedback, workflow
-events), announce every write on pub/sub, and keep each workflow's current
-context.
+		Short: "MCP server: Redis streams, pub/sub, workflow context, locks and rate limits for LLM agents",
+		Long: `mcp-redis serves the Model Context Protocol over stdio or HTTP. Its tools
+append to and read Redis streams (audit trail, context-window deltas,
+feedback, workflow events) and announce every write on pub/sub, keep each
+workflow's current context, take and give back distributed locks with
+fencing tokens, and make rate-limit decisions under configured policies.
 
 Configuration: defaults < config.yaml (--config PATH, else ./config.yaml when
 present) < MCP_REDIS_* environment (redis.url is MCP_REDIS_REDIS_URL; a plain
