@@ -30,7 +30,8 @@ var Version = "dev"
 // Instructions tell a model what the server is for.
 const Instructions = "mcp-redis gives agents typed, validated, audited Redis primitives for coordinating work: " +
 	"append-only streams (audit trail, context-window deltas, feedback, workflow events) with pub/sub notices, " +
-	"and the current context of each workflow. Pass log_id/event_id on writes to make retries safe."
+	"the current context of each workflow, distributed locks with fencing tokens, and rate limits. " +
+	"Pass log_id/event_id on writes to make retries safe; keep a lock's token to release or extend it."
 
 // maxInFlight bounds the tool calls one stdio client may have running.
 const maxInFlight = 64
