@@ -232,7 +232,6 @@ type badDriver interface {
 type badState struct {
 	tokA, tokB, tokD, tokE string
 	valid                  int // entries the valid calls appended to workflow_events
-	setups                 int
 }
 
 func badTC(tool, arguments string) string {

@@ -53,11 +53,6 @@ func Invalidf(field, format string, a ...any) *Error {
 	return &Error{Code: Invalid, Field: field, Message: fmt.Sprintf(format, a...)}
 }
 
-// Conflictf is a clash with stored state.
-func Conflictf(format string, a ...any) *Error {
-	return &Error{Code: Conflict, Message: fmt.Sprintf(format, a...)}
-}
-
 // CodeOf returns the code of err: Internal for errors without one.
 func CodeOf(err error) Code {
 	var e *Error

@@ -166,7 +166,7 @@ func TestCodecRoundTripsEveryToolRecord(t *testing.T) {
 func TestCodecKeepsTheTypeOfEveryField(t *testing.T) {
 	rec := codecAll{
 		S: "s", codecInner: codecInner{Inner: "in", Deep: ptr(-3)},
-		I: math.MinInt64, I8: -128, U: math.MaxUint64, F: -0.0, F32: 0.1, B: false, BP: ptr(true), SP: ptr(""),
+		I: math.MinInt64, I8: -128, U: math.MaxUint64, F: 0, F32: 0.1, B: false, BP: ptr(true), SP: ptr(""),
 		J: json.RawMessage(` {"a" : 1} `), V: mcpkit.Value(`"str"`), Skip: "skipped", hidden: "hidden", NoTag: "nt",
 	}
 	fields, got := codecRoundTrip(t, &rec)

@@ -46,9 +46,6 @@ func NewStore(c Client, keys keyspace.Keyspace, maxLen func(stream string) int64
 	return &Store{rdb: c, keys: keys, maxLen: maxLen, idemTTL: idemTTL}
 }
 
-// Keys returns the store's keyspace.
-func (s *Store) Keys() keyspace.Keyspace { return s.keys }
-
 // Append is one entry to write.
 type Append struct {
 	Stream string // keyspace.AuditLog, …
