@@ -60,7 +60,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
-	locker := lock.New(conn.Client, keys)
+	locker := lock.New(conn.Client, keys, lock.WithLogger(log))
 	deps := depsFrom(cfg)
 	deps.Streams = stream.NewStore(conn.Client, keys, func(s string) int64 { return cfg.Streams.Get(s).MaxLen }, cfg.Idempotency.TTL)
 	deps.Locks = locker

@@ -40,7 +40,7 @@ func (h cancelAfterHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 // A caller that goes away while the acquire script runs must not leave the
 // lock held by a token nobody will ever learn: Acquire gives it back and
-// reports the cancellation.
+// reports the cancellation; Close waits for that.
 func TestCancelledWhileTheGrantIsOnItsWayLeavesNoLockHeld(t *testing.T) {
 	c, prefix := testredis.Shared(t)
 	keys := keyspace.Keyspace{Prefix: prefix}
@@ -54,6 +54,7 @@ func TestCancelledWhileTheGrantIsOnItsWayLeavesNoLockHeld(t *testing.T) {
 	if ctx.Err() == nil {
 		t.Fatal("the hook did not cancel the call")
 	}
+	l.Close() // waits for the lock to be given back
 	pttl := c.PTTL(context.Background(), keys.Lock("orphan")).Val()
 	if err == nil || g.Acquired || pttl > 0 {
 		t.Fatalf("cancelled during the grant: acquired %v, err %v; the lock is held for another %v", g.Acquired, err, pttl)

@@ -1,7 +1,8 @@
 // Package lock implements distributed locks on Redis: one SET NX PX to
 // take, compare-and-delete and compare-and-pexpire in Lua to release and
 // extend, a fencing counter per resource, and a bounded wait that wakes on
-// a release notice.
+// a release notice. A grant whose token nobody learnt (its call timed out
+// or went away) is given back in the background once Redis answers.
 package lock
 
 import (
@@ -12,6 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,20 +44,75 @@ var (
 // nothing.
 const pollEvery = 250 * time.Millisecond
 
+// Giving back an orphaned grant (see giveBack): the first retry waits
+// retryFirst, each next one twice as long up to retryMost; one attempt
+// waits at most attemptMost for an answer; Close lets the attempts go on
+// for closeGrace before it gives up on them.
+const (
+	retryFirst  = 50 * time.Millisecond
+	retryMost   = time.Second
+	attemptMost = time.Second
+	closeGrace  = time.Second
+)
+
 // Locker takes and gives back locks under one keyspace.
 type Locker struct {
 	rdb   redis.UniversalClient
 	keys  keyspace.Keyspace
 	waker *waker
+	log   *slog.Logger
+
+	// orphans counts the grants being given back in the background; mu
+	// orders its Add against Close's Wait.
+	mu      sync.Mutex
+	closed  bool
+	orphans sync.WaitGroup
+	// quit ends the give-backs still running a grace after Close.
+	quit   context.Context
+	cancel context.CancelFunc
 }
 
-// New returns a Locker. Close it to end its release subscription.
-func New(c redis.UniversalClient, keys keyspace.Keyspace) *Locker {
-	return &Locker{rdb: c, keys: keys, waker: newWaker(c, keys.LockEvents())}
+// Option configures a Locker.
+type Option func(*Locker)
+
+// WithLogger sets where the Locker reports the grants it gave back;
+// slog.Default() otherwise.
+func WithLogger(log *slog.Logger) Option { return func(l *Locker) { l.log = log } }
+
+// New returns a Locker. Close it to end its release subscription and its
+// give-backs.
+func New(c redis.UniversalClient, keys keyspace.Keyspace, opts ...Option) *Locker {
+	l := &Locker{rdb: c, keys: keys, waker: newWaker(c, keys.LockEvents()), log: slog.Default()}
+	l.quit, l.cancel = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
-// Close ends the release subscription, if one was opened.
-func (l *Locker) Close() { l.waker.close() }
+// Close waits for the grants being given back (up to a short grace, after
+// which they are left to expire with their ttl) and ends the release
+// subscription. Calling it again does nothing more.
+func (l *Locker) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		l.orphans.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(closeGrace)
+	select {
+	case <-done:
+	case <-grace.C:
+		l.cancel()
+		<-done
+	}
+	grace.Stop()
+	l.cancel()
+	l.waker.close()
+}
 
 // Grant is the outcome of an Acquire.
 type Grant struct {
@@ -99,16 +158,20 @@ func (l *Locker) Acquire(ctx context.Context, resource string, ttl, wait time.Du
 			// wait is not missed.
 			woken, stop = l.waker.listen(ctx, resource)
 		}
+		sent := time.Now()
 		g, err := l.try(ctx, resource, token, ttl, owner)
-		if err == nil && g.Acquired && errors.Is(ctx.Err(), context.Canceled) {
+		switch {
+		case err != nil && mayHaveRun(err):
+			// No answer (a timeout, a lost connection, a cancel): Redis may
+			// still run the script, granting the lock to a token nobody will
+			// learn.
+			l.giveBack(resource, token, sent.Add(ttl), err)
+		case err == nil && g.Acquired && errors.Is(ctx.Err(), context.Canceled):
 			// The caller went away while the grant was on its way: nobody
-			// will learn the token, so give the lock back now rather than
-			// leave it held for its whole ttl. (A call that merely ran out
-			// of time still gets its answer, and so its grant.)
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			_, _ = l.Release(rctx, resource, token)
-			cancel()
+			// will learn the token either. (A call that merely ran out of
+			// time still gets its answer, and so its grant.)
 			g, err = Grant{Key: g.Key}, rdb.Wrap("acquire "+resource, ctx.Err())
+			l.giveBack(resource, token, sent.Add(ttl), err)
 		}
 		g.Waited = time.Since(start)
 		left := time.Until(deadline)
@@ -135,6 +198,92 @@ func (l *Locker) Acquire(ctx context.Context, resource string, ttl, wait time.Du
 		if err := ctx.Err(); err != nil {
 			return Grant{Key: l.keys.Lock(resource), Waited: time.Since(start)}, rdb.Wrap("wait for lock "+resource, err)
 		}
+	}
+}
+
+// mayHaveRun reports whether a failed acquire may have taken the lock all
+// the same: anything but an error reply from Redis (the scripts check
+// everything before their first write, so a script that answered an error
+// took nothing) or a failure to get a connection (nothing was sent).
+func mayHaveRun(err error) bool {
+	var re redis.Error
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &re), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed),
+		errors.As(err, &oe) && oe.Op == "dial":
+		return false
+	}
+	return true
+}
+
+// giveBack releases a grant whose token nobody will learn, in the
+// background: rather than leave the resource held for its whole ttl, the
+// release is retried with a growing pause until Redis answers, until
+// expires (the lock is gone by then anyway), or until a grace after Close.
+func (l *Locker) giveBack(resource, token string, expires time.Time, cause error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		l.log.Warn("lock: closed, so a grant nobody holds is left to expire with its ttl",
+			"resource", resource, "expires_in", time.Until(expires).Round(time.Millisecond), "cause", cause)
+		return
+	}
+	l.orphans.Add(1)
+	go func() {
+		defer l.orphans.Done()
+		l.releaseOrphan(resource, token, expires, cause)
+	}()
+}
+
+func (l *Locker) releaseOrphan(resource, token string, expires time.Time, cause error) {
+	start := time.Now()
+	pause := retryFirst
+	answers := 0
+	for attempt := 1; ; attempt++ {
+		deadline := time.Now().Add(attemptMost)
+		if expires.Before(deadline) {
+			deadline = expires
+		}
+		ctx, cancel := context.WithDeadline(l.quit, deadline)
+		released, err := l.Release(ctx, resource, token)
+		cancel()
+		switch {
+		case err == nil && released:
+			l.log.Info("lock: gave back a grant nobody holds", "resource", resource,
+				"took", time.Since(start).Round(time.Millisecond), "attempts", attempt, "cause", cause)
+			return
+		case err == nil:
+			// Not held: the acquire never ran, or not yet. Redis runs
+			// what it read before in order on each connection, but not
+			// across connections: a release sent as Redis wakes can run
+			// before the acquire it had read while asleep. Once Redis has
+			// answered, a second release is read after that acquire.
+			answers++
+			if answers == 2 {
+				l.log.Debug("lock: a failed acquire had taken nothing", "resource", resource, "cause", cause)
+				return
+			}
+			continue
+		case !rdb.Unreachable(err) && !errors.Is(err, context.Canceled):
+			l.log.Warn("lock: could not give back a grant nobody holds; it expires with its ttl", "resource", resource,
+				"expires_in", time.Until(expires).Round(time.Millisecond), "err", err, "cause", cause)
+			return
+		}
+		if !time.Now().Add(pause).Before(expires) {
+			l.log.Info("lock: Redis did not answer before a grant nobody holds expired", "resource", resource,
+				"attempts", attempt, "cause", cause)
+			return
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-timer.C:
+		case <-l.quit.Done():
+			timer.Stop()
+			l.log.Warn("lock: closed before Redis answered; a grant nobody holds expires with its ttl", "resource", resource,
+				"expires_in", time.Until(expires).Round(time.Millisecond), "attempts", attempt, "cause", cause)
+			return
+		}
+		pause = min(2*pause, retryMost)
 	}
 }
 
