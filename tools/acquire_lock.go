@@ -25,7 +25,7 @@ type AcquireLockResult struct {
 	Resource     string `json:"resource" jsonschema_description:"The resource."`
 	Key          string `json:"key" jsonschema_description:"The lock's Redis key."`
 	Token        string `json:"token,omitempty" jsonschema_description:"Your owner token: pass it to release_lock and extend_lock. Only when acquired."`
-	FencingToken int64  `json:"fencing_token,omitempty" jsonschema_description:"Grows with every grant of this resource, across expiries and restarts: pass it to the guarded system so it can refuse a stale holder. Only when acquired."`
+	FencingToken int64  `json:"fencing_token,omitempty" jsonschema_description:"Grows with every grant of this resource, across expiries, and across restarts as long as Redis keeps its data (a Redis restart keeps it only with persistence, AOF or RDB; the embedded Redis keeps nothing): pass it to the guarded system so it can refuse a stale holder. Only when acquired."`
 	TTLMS        int64  `json:"ttl_ms" jsonschema_description:"The granted ttl in ms; when not acquired, the holder's remaining ttl (-1: the holder's key has no expiry, it was set outside this server)."`
 	ExpiresAt    string `json:"expires_at,omitempty" jsonschema_description:"When the grant (or the holder's lock) expires, RFC 3339 UTC, by Redis's clock; absent when it never does."`
 	Owner        string `json:"owner,omitempty" jsonschema_description:"The holder's owner label, when not acquired and the holder gave one."`

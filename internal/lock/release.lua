@@ -7,8 +7,21 @@
 -- ARGV[3]  the notice
 --
 -- Returns 1 when released, 0 when the token does not hold the lock (wrong,
--- empty, foreign or expired); the lock is then left untouched.
+-- empty, foreign or expired); the lock is then left untouched. A key that
+-- is neither absent nor a string is an error, and nothing is deleted or
+-- announced: every check precedes the first write.
 
+local function wrongType(key)
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'none' and t ~= 'string' then
+    return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a string'
+  end
+end
+
+local bad = wrongType(KEYS[1]) or wrongType(KEYS[2])
+if bad then
+  return redis.error_reply(bad)
+end
 if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end

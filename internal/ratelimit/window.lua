@@ -9,11 +9,17 @@
 --
 -- Returns {allowed (1/0), remaining, retry_after µs, reset_after µs}. Time is
 -- Redis's own (TIME). The key always gets an expiry: it lives only as long
--- as its newest member counts.
+-- as its newest member counts. Bad arguments, or a key that is not a
+-- sorted set, are an error and nothing is written: every check precedes the
+-- first write, as a script does not roll back.
 
 local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not limit or limit < 1 or not window or window < 1 or not cost or cost < 1 or cost > limit then
   return redis.error_reply('ERR window.lua: bad arguments')
+end
+local held = redis.call('TYPE', KEYS[1]).ok
+if held ~= 'none' and held ~= 'zset' then
+  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' holds a ' .. held .. ', not a zset')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])

@@ -15,12 +15,33 @@
 -- Returns {entry id, 0, ""} when appended, {first entry id, 1, its timestamp}
 -- for a retry of the same payload, {first entry id, 2, its timestamp} when the
 -- id was used for another payload (the timestamp is "" once trimmed away).
--- Every check precedes the first write: a script does not roll back.
+-- A key of the wrong type, or a bad retention or ttl, is an error and
+-- nothing is written: every check precedes the first write, as a script
+-- does not roll back.
+
+local function wrongType(key, want)
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'none' and t ~= want then
+    return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a ' .. want
+  end
+end
 
 local idem = ARGV[2] ~= "0"
 local ctxKey
 if ARGV[7] ~= "" then
   ctxKey = idem and KEYS[3] or KEYS[2]
+end
+
+if not string.match(ARGV[1], '^%d+$') or not string.match(ARGV[2], '^%d+$') or #ARGV[2] > 15 then
+  return redis.error_reply('ERR append.lua: the retention and the idempotency ttl must be whole numbers')
+end
+if #ARGV < 11 or #ARGV % 2 ~= 1 then
+  return redis.error_reply('ERR append.lua: the entry needs field/value pairs')
+end
+local bad = wrongType(KEYS[1], 'stream') or (idem and wrongType(KEYS[2], 'string')) or
+  (ctxKey and wrongType(ctxKey, 'hash'))
+if bad then
+  return redis.error_reply(bad)
 end
 
 local function stamp(id)

@@ -1,0 +1,178 @@
+package lock_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/lock"
+)
+
+// keyState is what a key holds: its type, its content by type, and its
+// remaining ttl (negative: none, or no key).
+type keyState struct {
+	typ, content string
+	pttl         time.Duration
+}
+
+func stateOf(t *testing.T, c redis.UniversalClient, key string) keyState {
+	t.Helper()
+	ctx := context.Background()
+	s := keyState{typ: c.Type(ctx, key).Val(), pttl: c.PTTL(ctx, key).Val()}
+	var content any
+	switch s.typ {
+	case "string":
+		content = c.Get(ctx, key).Val()
+	case "hash":
+		content = c.HGetAll(ctx, key).Val() // fmt prints maps sorted
+	case "stream":
+		content = c.XRange(ctx, key, "-", "+").Val()
+	case "zset":
+		content = c.ZRangeWithScores(ctx, key, 0, -1).Val()
+	case "list":
+		content = c.LRange(ctx, key, 0, -1).Val()
+	case "set":
+		m := c.SMembers(ctx, key).Val()
+		slices.Sort(m)
+		content = m
+	}
+	s.content = fmt.Sprint(content)
+	return s
+}
+
+// unchanged reports how after differs from before, or "": a ttl may only
+// have run down meanwhile.
+func (before keyState) unchanged(after keyState) string {
+	if before.typ != after.typ || before.content != after.content {
+		return fmt.Sprintf("was %s %s, is %s %s", before.typ, before.content, after.typ, after.content)
+	}
+	if (before.pttl < 0 || after.pttl < 0) && before.pttl != after.pttl ||
+		before.pttl >= 0 && (after.pttl > before.pttl || before.pttl-after.pttl > time.Second) {
+		return fmt.Sprintf("ttl was %v, is %v", before.pttl, after.pttl)
+	}
+	return ""
+}
+
+// A script does not roll back: a lock script that failed after its first
+// write would leave that write behind (a lock taken with no fence, a label
+// overwritten, a lock deleted with its announcement sent). So every script
+// checks every key before writing: each key of each script made the wrong
+// type (and the fence a string INCR cannot grow) makes the call an
+// internal error naming that key, with every key as it was and nothing
+// announced.
+func TestALockScriptThatMeetsAWrongTypedKeyFailsAndChangesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		l, c, keys := newLocker(t, b)
+		ctx := context.Background()
+		ps := c.Subscribe(ctx, keys.LockEvents())
+		defer ps.Close()
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+		notices := ps.Channel()
+
+		hash := func(k string) error { return c.HSet(ctx, k, "f", "v").Err() }
+		str := func(v string) func(string) error {
+			return func(k string) error { return c.Set(ctx, k, v, 0).Err() }
+		}
+		type op func(resource, token string) error
+		acquire := func(owner string) op {
+			return func(resource, _ string) error {
+				g, err := l.Acquire(ctx, resource, time.Minute, 0, owner)
+				if err == nil {
+					return fmt.Errorf("no error (acquired %v)", g.Acquired)
+				}
+				return err
+			}
+		}
+		release := func(resource, token string) error {
+			ok, err := l.Release(ctx, resource, token)
+			if err == nil {
+				return fmt.Errorf("no error (released %v)", ok)
+			}
+			return err
+		}
+		extend := func(resource, token string) error {
+			ok, _, err := l.Extend(ctx, resource, token, 2*time.Minute)
+			if err == nil {
+				return fmt.Errorf("no error (extended %v)", ok)
+			}
+			return err
+		}
+		cases := []struct {
+			name string
+			// held takes the lock first, for release and extend.
+			held  bool
+			key   func(resource string) string
+			spoil func(key string) error
+			op    op
+		}{
+			{"acquire: the lock is a hash", false, keys.Lock, hash, acquire("x")},
+			{"acquire: the fence is a hash", false, keys.LockFence, hash, acquire("x")},
+			{"acquire: the fence is not an integer", false, keys.LockFence, str("abc"), acquire("x")},
+			{"acquire: the fence is a float", false, keys.LockFence, str("1.5"), acquire("x")},
+			{"acquire: the fence has a leading zero", false, keys.LockFence, str("01"), acquire("x")},
+			{"acquire: the fence is at its maximum", false, keys.LockFence, str("9223372036854775807"), acquire("x")},
+			{"acquire: the fence is out of range", false, keys.LockFence, str("99999999999999999999"), acquire("x")},
+			{"acquire: the owner label is a hash", false, keys.LockOwner, hash, acquire("x")},
+			{"acquire without a label: the owner label is a hash", false, keys.LockOwner, hash, acquire("")},
+			{"release: the lock is a hash", false, keys.Lock, hash, release},
+			{"release: the owner label is a hash", true, keys.LockOwner, hash, release},
+			{"extend: the lock is a hash", false, keys.Lock, hash, extend},
+			{"extend: the owner label is a hash", true, keys.LockOwner, hash, extend},
+		}
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				resource := fmt.Sprintf("spoilt-%d", i)
+				token := lock.NewToken()
+				if tc.held {
+					token = mustAcquire(t, l, resource, time.Minute, "holder").Token
+					if tc.key(resource) == keys.LockOwner(resource) {
+						// The label is a string now: drop it to spoil it.
+						c.Del(ctx, keys.LockOwner(resource))
+					}
+				}
+				if err := tc.spoil(tc.key(resource)); err != nil {
+					t.Fatal(err)
+				}
+				involved := []string{keys.Lock(resource), keys.LockFence(resource), keys.LockOwner(resource)}
+				before := make([]keyState, len(involved))
+				for k, key := range involved {
+					before[k] = stateOf(t, c, key)
+				}
+
+				err := tc.op(resource, token)
+				if fault.CodeOf(err) != fault.Internal || !strings.Contains(err.Error(), tc.key(resource)+" holds a") {
+					t.Errorf("err = %v; want an internal error saying what %s holds", err, tc.key(resource))
+				}
+				for k, key := range involved {
+					if d := before[k].unchanged(stateOf(t, c, key)); d != "" {
+						t.Errorf("%s changed: %s", key, d)
+					}
+				}
+				select {
+				case m := <-notices:
+					t.Errorf("a failed call announced %s", m.Payload)
+				case <-time.After(50 * time.Millisecond):
+				}
+			})
+		}
+
+		// The subscription does hear a release that succeeds.
+		g := mustAcquire(t, l, "control", time.Minute, "")
+		if ok, err := l.Release(ctx, "control", g.Token); !ok || err != nil {
+			t.Fatalf("release = %v, %v", ok, err)
+		}
+		select {
+		case <-notices:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no notice of a successful release: the check above proves nothing")
+		}
+	})
+}
