@@ -92,17 +92,16 @@ type written struct {
 }
 
 // write fills the id and timestamp the caller left out, checks the entry's
-// size, and appends it. The fingerprint covers only what the caller sent,
-// so a retry that leaves the timestamp to the server is recognised as the
-// same payload; without a caller-supplied id there is nothing to retry and
-// no fingerprint.
+// size, and appends it. The fingerprint leaves the timestamp out, so a
+// retry is the same payload whatever it says of the time (none, the
+// server's, another); without a caller-supplied id there is nothing to
+// retry and no fingerprint.
 func (d *Deps) write(ctx context.Context, e entry) (written, error) {
 	idem := *e.id
 	if idem == "" {
 		*e.id = NewID()
 	}
-	filledTS := *e.ts == ""
-	if filledTS {
+	if *e.ts == "" {
 		*e.ts = Timestamp(d.now())
 	}
 	fields, err := stream.Encode(e.record)
@@ -114,7 +113,7 @@ func (d *Deps) write(ctx context.Context, e entry) (written, error) {
 	}
 	a := stream.Append{Stream: e.stream, Fields: fields, IdemID: idem, Notice: pick(fields, e.announce)}
 	if idem != "" {
-		a.Fingerprint = fingerprint(fields, filledTS)
+		a.Fingerprint = fingerprint(fields)
 	}
 	if e.cell != nil {
 		a.Context = e.cell()
@@ -147,12 +146,13 @@ func checkSize(fields []stream.Field, limit int) error {
 	return nil
 }
 
-// fingerprint identifies an entry's payload, leaving out a timestamp the
-// server filled.
-func fingerprint(fields []stream.Field, skipTimestamp bool) string {
+// fingerprint identifies an entry's payload: every field but the
+// timestamp, which a retry may leave out, send back as the server filled
+// it, or take anew.
+func fingerprint(fields []stream.Field) string {
 	h := sha256.New()
 	for _, f := range fields {
-		if skipTimestamp && f.Name == "timestamp" {
+		if f.Name == "timestamp" {
 			continue
 		}
 		h.Write([]byte(f.Name))
