@@ -3,69 +3,198 @@ package transport
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// checkEnvelope answers the malformed JSON-RPC messages that mcp-go would
+// msgHead is what the envelope check learnt of a message, so no one parses
+// it again to route it.
+type msgHead struct {
+	// ID is the id member as sent (nil when absent); numbers keep their
+	// text, which mcp-go would round through a float64.
+	ID json.RawMessage
+	// Method is the method member ("" when absent).
+	Method string
+	// Object: the message is a JSON object the check parsed.
+	Object bool
+	// Answer: the message carries a result or an error, an answer to a
+	// request of the server's.
+	Answer bool
+}
+
+// Request reports whether the message is a request, which gets an answer
+// and may run concurrently with others: an object with an id that is not
+// null, a method, and no result or error. The id member is recognised as
+// mcp-go recognises it (encoding/json: "\u0069d" and "ID" name it too).
+func (h msgHead) Request() bool {
+	return h.Object && !h.Answer && h.Method != "" && len(h.ID) > 0 && string(h.ID) != "null"
+}
+
+// checkEnvelope is parseEnvelope for a caller that needs only the answer.
+func checkEnvelope(msg []byte) mcp.JSONRPCMessage {
+	_, resp := parseEnvelope(msg)
+	return resp
+}
+
+// parseEnvelope answers the malformed JSON-RPC messages that mcp-go would
 // answer wrongly or not at all: a batch (removed from MCP in 2025-06-18), a
 // message that is not an object, a method that is missing or not a string,
-// an id that is neither a string, a number nor null, and params that are
-// not an object. It returns nil for a message to hand on, including one
-// that is not JSON at all (mcp-go answers that with -32700).
-func checkEnvelope(msg []byte) mcp.JSONRPCMessage {
+// an id that is neither a string, a number nor null, params that are not
+// an object, and text that is not UTF-8 (RFC 8259 §8.1; encoding/json
+// would turn each bad byte into U+FFFD, so distinct names would collide,
+// while mcpkit stores raw argument text as it came). Invalid UTF-8 inside
+// a tools/call's params.arguments is left to the tool's argument decoder,
+// which names the argument. It returns a nil answer for a message to hand
+// on, including one that is not JSON at all (mcp-go answers that with
+// -32700), and in every case what it learnt of the message.
+//
+// Its one parse decodes nothing it does not need: params, result and error
+// are only looked at, never copied.
+func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 	msg = bytes.TrimSpace(msg)
 	if len(msg) == 0 {
-		return nil
+		return msgHead{}, nil
 	}
 	if msg[0] != '{' && !json.Valid(msg) {
-		return nil
+		return msgHead{}, nil
 	}
 	switch msg[0] {
 	case '[':
 		if bytes.Equal(bytes.Join(bytes.Fields(msg), nil), []byte("[]")) {
-			return errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: an empty batch")
+			return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: an empty batch")
 		}
-		return errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one message at a time")
+		return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one message at a time")
 	case '{':
 	default:
-		return errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: a message must be a JSON object")
+		return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: a message must be a JSON object")
 	}
 	var m struct {
 		ID     json.RawMessage `json:"id"`
-		Method json.RawMessage `json:"method"`
-		Params json.RawMessage `json:"params"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
+		Method methodMember    `json:"method"`
+		Params presence        `json:"params"`
+		Result presence        `json:"result"`
+		Error  presence        `json:"error"`
 	}
 	if json.Unmarshal(msg, &m) != nil {
-		return nil
+		return msgHead{}, nil
 	}
-	var id any
+	h := msgHead{Method: m.Method.name, Object: true, Answer: m.Result != 0 || m.Error != 0}
 	if len(m.ID) > 0 {
 		switch m.ID[0] {
 		case '{', '[', 't', 'f':
-			return errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: id must be a string, a number or null")
+			return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: id must be a string, a number or null")
 		}
-		_ = json.Unmarshal(m.ID, &id)
+		h.ID = m.ID
 	}
-	if m.Result != nil || m.Error != nil {
-		return nil // a response to a request of the server's
-	}
-	if len(m.Method) == 0 {
-		if len(m.ID) == 0 {
-			return nil // mcp-go reports the rest
+	// The id is echoed as sent, whatever its size (mcp-go would round a
+	// number through a float64).
+	id := echoID(h.ID)
+	if !utf8.Valid(msg) {
+		if resp := checkUTF8(msg, h, id); resp != nil {
+			return msgHead{}, resp
 		}
-		return errorResponse(id, mcp.INVALID_REQUEST, "invalid request: method is missing")
 	}
-	if m.Method[0] != '"' {
-		return errorResponse(id, mcp.INVALID_REQUEST, "invalid request: method must be a string")
+	if h.Answer {
+		return h, nil // a response to a request of the server's
 	}
-	if len(m.Params) > 0 && m.Params[0] != '{' && !bytes.Equal(m.Params, []byte("null")) {
-		if len(m.ID) == 0 {
-			return nil // a notification gets no answer
+	if m.Method.first == 0 {
+		if len(h.ID) == 0 {
+			return h, nil // mcp-go reports the rest
 		}
-		return errorResponse(id, mcp.INVALID_PARAMS, "invalid params: params must be an object of named parameters")
+		return msgHead{}, errorResponse(id, mcp.INVALID_REQUEST, "invalid request: method is missing")
 	}
+	if m.Method.first != '"' {
+		return msgHead{}, errorResponse(id, mcp.INVALID_REQUEST, "invalid request: method must be a string")
+	}
+	if m.Params != 0 && m.Params != '{' && m.Params != 'n' {
+		if len(h.ID) == 0 {
+			return h, nil // a notification gets no answer
+		}
+		return msgHead{}, errorResponse(id, mcp.INVALID_PARAMS, "invalid params: params must be an object of named parameters")
+	}
+	return h, nil
+}
+
+// echoID is a raw id as errorResponse takes it: nil when absent.
+func echoID(id json.RawMessage) any {
+	if len(id) == 0 {
+		return nil
+	}
+	return id
+}
+
+// checkUTF8 answers a message, a JSON object that is not valid UTF-8, with
+// -32700, unless every bad byte is inside the params.arguments of a
+// tools/call: the tool's decoder reports those by argument name.
+func checkUTF8(msg []byte, h msgHead, id any) mcp.JSONRPCMessage {
+	bad := firstInvalidUTF8(msg)
+	if h.Method == string(mcp.MethodToolsCall) {
+		if start, end, ok := argumentsSpan(msg); ok {
+			switch {
+			case !utf8.Valid(msg[:start]):
+			case utf8.Valid(msg[end:]):
+				return nil
+			default:
+				bad = end + firstInvalidUTF8(msg[end:])
+			}
+		}
+	}
+	if !utf8.Valid(h.ID) {
+		id = nil
+	}
+	return errorResponse(id, mcp.PARSE_ERROR, fmt.Sprintf("parse error: the message is not valid UTF-8 (byte %d is 0x%02x); JSON text must be UTF-8", bad, msg[bad]))
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of b that is not
+// part of a valid UTF-8 sequence, or len(b).
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// argumentsSpan returns where the value of params.arguments lies in msg, a
+// valid JSON object: the member encoding/json (and so mcp-go) takes, the
+// last whose name matches case-insensitively.
+func argumentsSpan(msg []byte) (start, end int, ok bool) {
+	ps, _, ok := memberSpan(msg, 0, "params", true)
+	if !ok || msg[ps] != '{' {
+		return 0, 0, false
+	}
+	return memberSpan(msg, ps, "arguments", true)
+}
+
+// presence records that a member is present, and the first byte of its
+// value, without copying the value.
+type presence byte
+
+func (p *presence) UnmarshalJSON(b []byte) error {
+	*p = presence(b[0])
 	return nil
+}
+
+// methodMember is the method member: the first byte of its value, and the
+// name when it is a string.
+type methodMember struct {
+	first byte
+	name  string
+}
+
+func (m *methodMember) UnmarshalJSON(b []byte) error {
+	m.first, m.name = b[0], ""
+	if b[0] != '"' {
+		return nil
+	}
+	if plain := b[1 : len(b)-1]; bytes.IndexByte(plain, '\\') < 0 {
+		m.name = string(plain)
+		return nil
+	}
+	return json.Unmarshal(b, &m.name)
 }

@@ -22,18 +22,22 @@ import (
 // the way a host that spawns the server talks to it.
 //
 // It replaces mcp-go's stdio loop, which parses every request many times
-// over and is the largest cost of a call: here a line is read once, handed
-// to MCPServer.HandleMessage, and the answer written through one buffered
-// writer. Requests run concurrently (up to MaxInFlight), so a slow call
-// never holds up the others; notifications (no id) are handled in order on
-// the reading goroutine.
+// over and is the largest cost of a call: here a line is read once, checked
+// once (parseEnvelope), handed to MCPServer.HandleMessage, and the answer
+// written through one buffered writer. Requests run concurrently (up to
+// MaxInFlight), so a slow call never holds up the others. Reading never
+// waits for a call: notifications (notifications/cancelled among them),
+// answers to the server's own requests and pings are served at once, in
+// order, on the reading goroutine, and a request over the bound is
+// answered at once with a busy error.
 type Stdio struct {
 	Server *server.MCPServer
 	// MaxMessageBytes bounds one line; a longer one is answered with a
-	// JSON-RPC error and skipped without being held in memory.
+	// JSON-RPC error as soon as it crosses the bound, and the rest of it
+	// is discarded unread into memory.
 	MaxMessageBytes int
-	// MaxInFlight bounds the requests served at once; reading pauses
-	// while that many are running.
+	// MaxInFlight bounds the requests served at once; one more is
+	// answered with errBusy (-32000) until one of them ends.
 	MaxInFlight int
 	Log         *slog.Logger
 }
@@ -56,7 +60,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 
 	l := &loop{t: t, ctx: ctx, w: &writer{w: bufio.NewWriterSize(out, 64<<10)},
 		lines: newLineReader(in, t.MaxMessageBytes), slots: make(chan struct{}, max(t.MaxInFlight, 1)),
-		done: make(chan error, 1)}
+		done: make(chan error, 1), calls: map[string]*call{}}
 	l.running.Go(func() { t.forwardNotifications(ctx, sess, l.w) })
 	go l.read()
 
@@ -91,10 +95,21 @@ type loop struct {
 	mu       sync.Mutex
 	stopping bool
 	running  sync.WaitGroup // requests being served, and the notifier
+	// calls are the requests being served, by callKey of their id, so a
+	// cancellation reaches one that mcp-go has not registered yet (it
+	// does so only some way into HandleMessage, on another goroutine).
+	calls map[string]*call
 }
 
-// read reads lines until one is a request, then serves it; exactly one
-// goroutine reads at a time.
+// call is one request being served.
+type call struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	key    string // callKey of its id
+}
+
+// read reads lines until one is a request it can serve, then serves it;
+// exactly one goroutine reads at a time.
 func (l *loop) read() {
 	for {
 		line, err := l.lines.next()
@@ -107,43 +122,121 @@ func (l *loop) read() {
 			l.done <- err
 			return
 		}
+		if l.ctx.Err() != nil {
+			return
+		}
 		if len(line) == 0 {
 			continue // blank lines are tolerated
 		}
-		if resp := checkEnvelope(line); resp != nil {
+		head, resp := parseEnvelope(line)
+		if resp != nil {
 			l.w.write(resp)
 			continue
 		}
-		if !isRequest(line) {
-			l.w.write(l.t.handle(l.ctx, line))
+		if head.Method == string(mcp.MethodNotificationCancelled) {
+			l.cancel(line)
+		}
+		line = encodeIDs(line, head.ID, head.Method)
+		if !head.Request() || head.Method == string(mcp.MethodPing) {
+			// Quick, and never queued behind calls: a cancellation must
+			// reach its call while the call runs.
+			l.w.write(l.t.handle(l.ctx, line, head.ID))
 			continue
 		}
 		select {
 		case l.slots <- struct{}{}:
-		case <-l.ctx.Done():
+		default:
+			l.w.write(errorResponse(echoID(head.ID), errBusy, fmt.Sprintf(
+				"server busy: %d requests are already in flight on this stdio connection (the limit); retry once one of them is answered", cap(l.slots))))
+			continue
+		}
+		c := l.begin(head.ID)
+		if c == nil {
 			return
 		}
-		l.mu.Lock()
-		if l.stopping {
-			l.mu.Unlock()
-			return
-		}
-		l.running.Add(1)
-		l.mu.Unlock()
 		go l.read()
-		l.w.write(l.t.handle(l.ctx, line))
-		<-l.slots
-		l.running.Done()
+		l.serve(c, line, head.ID)
 		return
 	}
 }
 
+// begin registers a request about to be served, or returns nil when Serve
+// is stopping.
+func (l *loop) begin(id json.RawMessage) *call {
+	ctx, cancel := context.WithCancel(l.ctx)
+	c := &call{ctx: ctx, cancel: cancel, key: callKey(id)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopping {
+		cancel()
+		return nil
+	}
+	l.running.Add(1)
+	l.calls[c.key] = c
+	return c
+}
+
+// serve answers the request begin registered, and frees its slot.
+func (l *loop) serve(c *call, line []byte, id json.RawMessage) {
+	defer l.running.Done()
+	resp := l.t.handle(c.ctx, line, id)
+	c.cancel()
+	l.mu.Lock()
+	if l.calls[c.key] == c {
+		delete(l.calls, c.key)
+	}
+	l.mu.Unlock()
+	// Free the slot before the answer goes out: a client that has its
+	// answer may send the next request at once.
+	<-l.slots
+	l.w.write(resp)
+}
+
+// cancel cancels the call a notifications/cancelled (msg, as sent) names.
+// mcp-go is handed the notification too, and cancels the call as well
+// when it has registered it.
+func (l *loop) cancel(msg []byte) {
+	params, _, ok := memberSpan(msg, skipSpace(msg, 0), "params", true)
+	if !ok || msg[params] != '{' {
+		return
+	}
+	start, end, ok := memberSpan(msg, params, "requestId", false)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	c := l.calls[callKey(msg[start:end])]
+	l.mu.Unlock()
+	if c != nil {
+		c.cancel()
+	}
+}
+
+// callKey identifies a request by its id as sent, the way mcp-go tells
+// them apart: a string by its value, a number by its text (encodeIDs
+// gives mcp-go the text of every number it would not echo exactly).
+func callKey(id []byte) string {
+	if len(id) > 0 && id[0] == '"' {
+		if bytes.IndexByte(id, '\\') < 0 {
+			return string(id[:len(id)-1])
+		}
+		var s string
+		_ = json.Unmarshal(id, &s)
+		return `"` + s
+	}
+	return string(id)
+}
+
+// errBusy is the JSON-RPC error code of a request over the in-flight
+// bound: the implementation-defined server error range.
+const errBusy = -32000
+
 // handle answers one message, recovering a panic into an internal error.
-func (t *Stdio) handle(ctx context.Context, line []byte) (resp mcp.JSONRPCMessage) {
+func (t *Stdio) handle(ctx context.Context, line []byte, id json.RawMessage) (resp mcp.JSONRPCMessage) {
 	defer func() {
 		if r := recover(); r != nil {
 			t.Log.Error("panic serving a message", "panic", r)
-			resp = errorResponse(requestID(line), mcp.INTERNAL_ERROR, "internal error")
+			resp = errorResponse(echoID(id), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
 	return t.Server.HandleMessage(ctx, line)
@@ -158,26 +251,6 @@ func (t *Stdio) forwardNotifications(ctx context.Context, s *session, w *writer)
 			return
 		}
 	}
-}
-
-// isRequest tells requests, which run concurrently, from notifications,
-// which run in order on the reading goroutine. A request must carry an
-// "id" member, so a line without the text "id" is not one; a notification
-// whose params happen to hold that text only runs concurrently, which is
-// harmless. Parsing every line here would cost as much as a tool's own
-// argument validation.
-func isRequest(line []byte) bool {
-	return bytes.Contains(line, []byte(`"id"`))
-}
-
-func requestID(line []byte) any {
-	var m struct {
-		ID any `json:"id"`
-	}
-	if json.Unmarshal(line, &m) != nil {
-		return nil
-	}
-	return m.ID
 }
 
 func errorResponse(id any, code int, msg string) mcp.JSONRPCMessage {
@@ -200,6 +273,7 @@ func (w *writer) write(msg mcp.JSONRPCMessage) {
 	if err != nil {
 		b, _ = json.Marshal(errorResponse(nil, mcp.INTERNAL_ERROR, "internal error: unencodable response"))
 	}
+	b = restoreIDs(b)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -219,10 +293,15 @@ func (w *writer) flushErr() error {
 var errTooLong = errors.New("line too long")
 
 // lineReader reads newline-delimited messages of at most max bytes,
-// trimming CR and surrounding space. A longer line is drained, not kept.
+// trimming CR and surrounding space. A longer line is reported as soon as
+// it crosses max, whether or not its newline has come, and the rest of it
+// is then discarded as it arrives, never kept.
 type lineReader struct {
 	r   *bufio.Reader
 	max int
+	// skipping: the line under way was reported too long; its rest is
+	// discarded before the next line is read.
+	skipping bool
 }
 
 func newLineReader(in io.Reader, max int) *lineReader {
@@ -232,29 +311,70 @@ func newLineReader(in io.Reader, max int) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(in, 64<<10), max: max}
 }
 
+// next returns the next line. It looks at each read's bytes as they come
+// (rather than waiting for a newline or a full buffer, as ReadSlice does),
+// so a line is measured against max while it is still arriving.
 func (l *lineReader) next() ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := l.r.ReadSlice('\n')
-		if len(buf)+len(chunk) > l.max+2 { // +2: the line's own CR LF
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = l.r.ReadSlice('\n')
-			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				return nil, err
-			}
-			return nil, errTooLong
-		}
-		buf = append(buf, chunk...)
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != nil && len(bytes.TrimSpace(buf)) == 0:
+	if l.skipping {
+		if err := l.skip(); err != nil {
 			return nil, err
 		}
-		// A last line without a newline is still a message.
-		return bytes.TrimSpace(buf), nil
 	}
+	var buf []byte
+	for {
+		avail, err := l.arrived()
+		if i := bytes.IndexByte(avail, '\n'); i >= 0 {
+			n := len(buf) + i
+			if i > 0 && avail[i-1] == '\r' || i == 0 && len(buf) > 0 && buf[len(buf)-1] == '\r' {
+				n-- // the line's own CR
+			}
+			if n > l.max {
+				_, _ = l.r.Discard(i + 1)
+				return nil, errTooLong
+			}
+			buf = append(buf, avail[:i]...)
+			_, _ = l.r.Discard(i + 1)
+			return bytes.TrimSpace(buf), nil
+		}
+		if len(buf)+len(avail) > l.max+1 { // +1: a CR may end the line
+			_, _ = l.r.Discard(len(avail))
+			l.skipping = true
+			return nil, errTooLong
+		}
+		buf = append(buf, avail...)
+		_, _ = l.r.Discard(len(avail))
+		if err != nil {
+			if len(bytes.TrimSpace(buf)) == 0 {
+				return nil, err
+			}
+			// A last line without a newline is still a message.
+			return bytes.TrimSpace(buf), nil
+		}
+	}
+}
+
+// skip discards input up to and including the next newline.
+func (l *lineReader) skip() error {
+	for {
+		avail, err := l.arrived()
+		if i := bytes.IndexByte(avail, '\n'); i >= 0 {
+			_, _ = l.r.Discard(i + 1)
+			l.skipping = false
+			return nil
+		}
+		_, _ = l.r.Discard(len(avail))
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// arrived waits until some input is buffered and returns all of it
+// (without consuming it), or the read error with whatever is left.
+func (l *lineReader) arrived() ([]byte, error) {
+	_, err := l.r.Peek(1)
+	avail, _ := l.r.Peek(l.r.Buffered())
+	return avail, err
 }
 
 // session is the one client of a stdio server.

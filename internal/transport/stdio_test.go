@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +28,7 @@ type pipe struct {
 	slowCtx chan context.Context
 }
 
-func start(t *testing.T, maxBytes int) *pipe {
+func start(t testing.TB, maxBytes int) *pipe {
 	t.Helper()
 	s := server.NewMCPServer("t", "1", server.WithToolCapabilities(false))
 	p := &pipe{done: make(chan error, 1), release: make(chan struct{}), slowCtx: make(chan context.Context, 1)}
@@ -60,7 +62,7 @@ func start(t *testing.T, maxBytes int) *pipe {
 	return p
 }
 
-func (p *pipe) send(t *testing.T, s string) {
+func (p *pipe) send(t testing.TB, s string) {
 	t.Helper()
 	if _, err := io.WriteString(p.in, s); err != nil {
 		t.Fatal(err)
@@ -76,7 +78,7 @@ type reply struct {
 	} `json:"error"`
 }
 
-func (p *pipe) read(t *testing.T) reply {
+func (p *pipe) read(t testing.TB) reply {
 	t.Helper()
 	if !p.out.Scan() {
 		t.Fatalf("no reply: %v", p.out.Err())
@@ -174,5 +176,134 @@ func TestEOFCancelsRunningCallsAndEndsServe(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return at EOF")
+	}
+}
+
+// BenchmarkStdioCallRoundTrip measures one tools/call written to the
+// server's stdin and its answer read from stdout, one at a time.
+func BenchmarkStdioCallRoundTrip(b *testing.B) {
+	p := start(b, 0)
+	msg := `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"fast","arguments":{"module":"planner","procedure":"draft","status":"ok","inputs":{"query":"find flights","limit":10}}}}` + "\n"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := io.WriteString(p.in, msg); err != nil {
+			b.Fatal(err)
+		}
+		if !p.out.Scan() {
+			b.Fatal("no reply")
+		}
+	}
+}
+
+// With MaxInFlight calls running, reading goes on: a ping is answered, one
+// more request is answered busy at once, and a cancellation ends its call.
+func TestReadingGoesOnWhileTheInFlightBoundIsReached(t *testing.T) {
+	p := start(t, 0)
+	ctxs := make([]context.Context, 8)
+	for i := range 8 {
+		p.send(t, call(i+1, "slow"))
+		ctxs[i] = <-p.slowCtx
+	}
+	p.send(t, `{"jsonrpc":"2.0","id":"ping","method":"ping"}`+"\n")
+	if r := p.read(t); r.ID != "ping" || r.Error != nil {
+		t.Fatalf("ping reply = %+v, want its answer before any call ends", r)
+	}
+	p.send(t, call(9, "fast"))
+	r := p.read(t)
+	if r.ID != float64(9) || r.Error == nil || r.Error.Code != -32000 || !strings.Contains(r.Error.Message, "8 requests") {
+		t.Fatalf("reply over the bound = %+v, want a -32000 busy error naming the bound 8", r)
+	}
+	p.send(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}`+"\n")
+	if r := p.read(t); r.ID != float64(3) {
+		t.Fatalf("reply after the cancellation = %+v, want the cancelled call's", r)
+	}
+	if ctxs[2].Err() == nil {
+		t.Fatal("the cancelled call's context is not done")
+	}
+	p.send(t, call(9, "fast"))
+	if r := p.read(t); r.ID != float64(9) || r.Error != nil {
+		t.Fatalf("reply with a slot free = %+v", r)
+	}
+	close(p.release)
+	for range 7 {
+		p.read(t)
+	}
+}
+
+// A request is recognised by its parsed id member, whatever its spelling,
+// so it runs beside the reader like any other.
+func TestARequestWithAnEscapedIDMemberRunsBesideTheReader(t *testing.T) {
+	p := start(t, 0)
+	p.send(t, strings.Replace(call(1, "slow"), `"id"`, `"\u0069d"`, 1))
+	<-p.slowCtx
+	p.send(t, call(2, "fast"))
+	if r := p.read(t); r.ID != float64(2) {
+		t.Fatalf("first reply = %+v, want the fast call's", r)
+	}
+	close(p.release)
+	if r := p.read(t); r.ID != float64(1) {
+		t.Fatalf("second reply = %+v", r)
+	}
+}
+
+// A line over the limit is answered as soon as it crosses the limit, not
+// when its newline comes; the rest of it is discarded.
+func TestALineOverTheLimitIsAnsweredBeforeItsNewline(t *testing.T) {
+	p := start(t, 64<<10)
+	p.send(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fast","arguments":{"x":"`+strings.Repeat("x", 100<<10))
+	if r := p.read(t); r.Error == nil || r.Error.Code != mcp.INVALID_REQUEST {
+		t.Fatalf("over-limit reply = %+v", r)
+	}
+	p.send(t, strings.Repeat("y", 1<<20)+`"}}}`+"\n"+call(2, "fast"))
+	if r := p.read(t); r.Error != nil || r.ID != float64(2) {
+		t.Fatalf("next reply = %+v", r)
+	}
+}
+
+// A line of exactly the limit, with CR LF, is a message; one byte more is
+// not.
+func TestALineOfExactlyTheLimitIsServed(t *testing.T) {
+	p := start(t, 64<<10)
+	head := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fast","arguments":{"x":"`
+	tail := `"}}}`
+	exact := head + strings.Repeat("x", 64<<10-len(head)-len(tail)) + tail
+	p.send(t, exact+"\r\n")
+	if r := p.read(t); r.Error != nil || r.ID != float64(1) {
+		t.Fatalf("reply to a line of the limit = %+v", r)
+	}
+	p.send(t, strings.Replace(exact, `"x":"`, `"x":"x`, 1)+"\r\n")
+	if r := p.read(t); r.Error == nil || r.Error.Code != mcp.INVALID_REQUEST {
+		t.Fatalf("reply to a line one byte over = %+v", r)
+	}
+}
+
+// A cancellation right behind its request, read before mcp-go has
+// registered the call, still ends it.
+func TestACancellationRightBehindItsRequestEndsIt(t *testing.T) {
+	// Spare Ps let the fresh reader run beside the request's goroutine,
+	// the case this is about.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	p := start(t, 0)
+	var timedOut atomic.Bool
+	for i := range 20 {
+		id := `"c` + string(rune('a'+i)) + `"`
+		p.send(t, strings.Replace(call(1, "slow"), `"id":1`, `"id":`+id, 1)+
+			`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+id+`}}`+"\n")
+		watchdog := time.AfterFunc(5*time.Second, func() { timedOut.Store(true); close(p.release) })
+		r := p.read(t)
+		watchdog.Stop()
+		if timedOut.Load() {
+			t.Fatalf("call %s was still running 5s after its cancellation", id)
+		}
+		if r.ID != strings.Trim(id, `"`) {
+			t.Fatalf("reply = %+v, want the cancelled call's", r)
+		}
+		select {
+		case ctx := <-p.slowCtx: // the tool ran (mcp-go may not run it at all)
+			if ctx.Err() == nil {
+				t.Fatalf("call %s answered with its context live", id)
+			}
+		default:
+		}
 	}
 }
