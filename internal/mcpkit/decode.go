@@ -90,6 +90,9 @@ func (d *decoder) Decode(raw []byte, target any) error {
 	if err != nil {
 		return err
 	}
+	if !utf8.Valid(raw) {
+		return notUTF8(raw)
+	}
 	var p problems
 	var unknown []string
 	for _, name := range order {
@@ -177,6 +180,46 @@ func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
 		}
 		i = skipSpace(raw, i+1) // past the comma
 	}
+}
+
+// notUTF8 reports, by argument, the bytes of raw (a valid JSON object)
+// that are not UTF-8. JSON text must be UTF-8 (RFC 8259 §8.1), and
+// encoding/json would turn each such byte into U+FFFD: distinct names would
+// become one, while object arguments, kept as raw text, would be stored and
+// echoed with the bytes as they came.
+func notUTF8(raw []byte) error {
+	var p problems
+	i := skipSpace(raw, 1)
+	for i < len(raw) && raw[i] == '"' {
+		end := stringEnd(raw, i)
+		name := memberName(raw[i:end])
+		vs := skipSpace(raw, skipSpace(raw, end)+1)
+		ve := valueEnd(raw, vs)
+		switch v := raw[vs:ve]; {
+		case !utf8.Valid(raw[i:end]):
+			p.add("arguments", "the argument name %q is not valid UTF-8; JSON text must be UTF-8", clip(string(raw[i+1:end-1])))
+		case !utf8.Valid(v):
+			p.add(clip(name), "is not valid UTF-8 (byte %d of its value is 0x%02x); JSON text must be UTF-8", badByte(v), v[badByte(v)])
+		}
+		i = skipSpace(raw, skipSpace(raw, ve)+1) // past the comma
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	return fault.Invalidf("arguments", "are not valid UTF-8; JSON text must be UTF-8")
+}
+
+// badByte returns the offset of the first byte of b that is not part of a
+// valid UTF-8 sequence (b is not valid UTF-8).
+func badByte(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return 0
 }
 
 // The helpers below walk JSON that json.Valid accepted.

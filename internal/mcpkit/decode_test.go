@@ -190,6 +190,19 @@ func decodeCases() []decodeCase {
 		{name: "text after the arguments is trailing data", tool: "lock", args: lock("") + `x`, wantErr: true, field: "arguments", says: []string{"not valid JSON", "after top-level value"}},
 		{name: "a stray closing bracket is trailing data", tool: "lock", args: lock("") + `]`, wantErr: true, field: "arguments", says: []string{"not valid JSON", "after top-level value"}},
 
+		// Text that is not UTF-8: encoding/json would make each bad byte
+		// U+FFFD, so distinct names would become one, and object arguments
+		// kept as raw text would be stored with the bytes as they came.
+		{name: "invalid UTF-8 inside an object argument is rejected naming it", tool: "audit_log", args: "{\"module\":\"m\",\"procedure\":\"p\",\"status\":\"ok\",\"inputs\":{\"k\":\"v\xff\xc0\"}}",
+			wantErr: true, field: "inputs", says: []string{"not valid UTF-8", "0xff"}},
+		{name: "invalid UTF-8 in an id is rejected, not replaced", tool: "emit_workflow_event", args: "{\"workflow_id\":\"w\",\"phase\":\"p\",\"event_type\":\"e\",\"event_id\":\"N\xfe\"}",
+			wantErr: true, field: "event_id", says: []string{"not valid UTF-8", "0xfe"}},
+		{name: "a truncated sequence in a name argument is rejected", tool: "lock", args: lock("\"label\":\"caf\xc3\""), wantErr: true, field: "label", says: []string{"not valid UTF-8"}},
+		{name: "an encoded surrogate is not UTF-8", tool: "lock", args: lock("\"note\":\"\xed\xa0\x80\""), wantErr: true, field: "note", says: []string{"not valid UTF-8"}},
+		{name: "invalid UTF-8 in an argument name is rejected naming the arguments", tool: "lock", args: lock("\"lab\xffel\":\"x\""), wantErr: true, field: "arguments", says: []string{"not valid UTF-8", `"lab\xffel"`}},
+		{name: "invalid UTF-8 in two arguments names both", tool: "lock", args: "{\"resource\":\"r\xff\",\"owner\":\"o\xff\"}", wantErr: true, names: []string{"resource", "owner"}, says: []string{"not valid UTF-8"}},
+		{name: "valid UTF-8 of every length is accepted", tool: "lock", args: lock(`"label":"é€😀"`), want: lockArgs{Resource: "r", Owner: "o", Label: "é€😀"}},
+
 		// Names of arguments.
 		{name: "an unknown argument is rejected listing the valid names", tool: "lock", args: lock(`"colour":"red"`), wantErr: true, field: "arguments",
 			says: []string{`unknown argument "colour"`, "valid arguments are: resource, owner, ttl_ms, note, at, mode, meta, payload, seq, retry, label"}},
@@ -431,6 +444,19 @@ func TestDecodeAHugeNumberIsHandledInLinearTime(t *testing.T) {
 		}
 		if d := time.Since(start); d > limit {
 			t.Errorf("%.20s…: took %v; a string of the same size took a tenth of %v", tc.member, d, limit)
+		}
+	}
+}
+
+// BenchmarkDecodeAuditLog measures argument validation and decoding of a
+// typical audit_log call (the fake store answers at once).
+func BenchmarkDecodeAuditLog(b *testing.B) {
+	tool := realTools(&fakeStreams{})["audit_log"]
+	args := []byte(`{"module":"planner","procedure":"draft","status":"ok","inputs":{"query":"find flights","limit":10},"session_id":"s-1","workflow_id":"wf-1","log_id":"bench-1"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tool.Call(context.Background(), args, time.Second); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
