@@ -202,12 +202,17 @@ type Page struct {
 func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	key := s.keys.Stream(q.Stream)
 	page := Page{Key: key}
-	start, end := q.Start, q.End
+	// Complete ids as Redis does, so the embedded backend (which takes an
+	// end of "0" for 0-0) reads the same entries.
+	start, end := completeID(q.Start, "0"), completeID(q.End, "18446744073709551615")
 	batch := int64(q.Count)
 	if len(q.Match) > 0 {
 		batch = int64(min(max(q.Count*4, 100), 1000))
 	}
 	for {
+		if emptyInterval(start, end) {
+			return page, nil
+		}
 		var cmd *redis.XMessageSliceCmd
 		if q.Reverse {
 			cmd = s.rdb.XRevRangeN(ctx, key, end, start, batch)
@@ -312,4 +317,35 @@ func ParseID(s string) error {
 		}
 	}
 	return nil
+}
+
+// completeID completes bound, an id without a sequence number, with seq:
+// Redis completes a start with 0 and an end with the largest sequence
+// number, exclusive or not.
+func completeID(bound, seq string) string {
+	if bound == "-" || bound == "+" || strings.Contains(bound, "-") {
+		return bound
+	}
+	return bound + "-" + seq
+}
+
+// emptyInterval reports whether the interval from start to end (complete
+// bounds ParseID accepts) holds no entry because an exclusive bound has
+// nothing beyond it: "(" of the largest id as the start, or of 0-0 as the
+// end. Redis refuses those two ("invalid start ID for the interval") where
+// it answers every other empty interval with no entries, as a read must.
+func emptyInterval(start, end string) bool {
+	return exclusiveID(start, ^uint64(0)) || exclusiveID(end, 0)
+}
+
+// exclusiveID reports whether bound is "(" and the id n-n.
+func exclusiveID(bound string, n uint64) bool {
+	id, ok := strings.CutPrefix(bound, "(")
+	if !ok {
+		return false
+	}
+	ms, seq, _ := strings.Cut(id, "-")
+	m, err1 := strconv.ParseUint(ms, 10, 64)
+	s, err2 := strconv.ParseUint(seq, 10, 64)
+	return err1 == nil && err2 == nil && m == n && s == n
 }
