@@ -5,6 +5,7 @@ package rdb
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,12 +44,20 @@ func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
 		m := miniredis.NewMiniRedis()
 		// TTLs follow the wall clock, so locks and rate windows expire.
 		m.ClockTTL(true)
+		// Its listener is on loopback, where any local user could reach
+		// it: a password made for this run keeps them out.
+		password := rand.Text()
+		m.RequireAuth(password)
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("start embedded redis: %w", err)
 		}
 		log.Warn("redis.url is \"embedded\": serving from an in-process Redis; nothing is persisted and all data is lost when the server exits",
 			"addr", m.Addr())
-		opts := &redis.UniversalOptions{Addrs: []string{m.Addr()}}
+		// The password is for the operator, who reads this log; no client
+		// of the server ever sees it.
+		log.Info("embedded redis: inspect it with redis-cli while the server runs",
+			"command", "redis-cli -u redis://:"+password+"@"+m.Addr())
+		opts := &redis.UniversalOptions{Addrs: []string{m.Addr()}, Password: password}
 		tune(opts, cfg.Timeout)
 		return &Conn{Client: redis.NewUniversalClient(opts), Embedded: m}, nil
 	}
@@ -72,6 +81,9 @@ func tune(o *redis.UniversalOptions, timeout time.Duration) {
 	o.ContextTimeoutEnabled = true
 	o.MaxRetries = -1
 	o.DialerRetries = 1
+	// CLIENT SETINFO, which Redis 7.0 refuses: every connection would
+	// count a reply error on a healthy server.
+	o.DisableIdentity = true
 	if o.ClientName == "" {
 		o.ClientName = "mcp-redis"
 	}

@@ -205,6 +205,7 @@ func TestTuneBoundsEveryCommandByTheTimeoutAndNeverRetries(t *testing.T) {
 		DialTimeout: 750 * time.Millisecond, ReadTimeout: 750 * time.Millisecond,
 		WriteTimeout: 750 * time.Millisecond, PoolTimeout: 750 * time.Millisecond,
 		ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1, ClientName: "mcp-redis",
+		DisableIdentity: true,
 	}
 	if !reflect.DeepEqual(*o, want) {
 		t.Errorf("tuned options\n got %+v\nwant %+v", *o, want)
@@ -256,6 +257,24 @@ func TestTheEmbeddedBackendAnswersPing(t *testing.T) {
 	}
 	if got := c.Embedded.Keys(); !reflect.DeepEqual(got, []string{"k"}) {
 		t.Errorf("embedded keys = %v; want [k] (the client talks to this miniredis)", got)
+	}
+}
+
+// The embedded Redis listens on loopback, where any local user can
+// connect: without this run's password it answers nothing but NOAUTH.
+func TestTheEmbeddedBackendRefusesAClientWithoutItsPassword(t *testing.T) {
+	c := open(t, config.Embedded, 2*time.Second)
+	ctx := context.Background()
+	if err := c.Client.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("the server's own client: %v", err)
+	}
+	stranger := redis.NewClient(&redis.Options{Addr: c.Embedded.Addr(), DisableIdentity: true})
+	defer stranger.Close()
+	if err := stranger.Set(ctx, "k", "evil", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("SET without the password = %v; want NOAUTH", err)
+	}
+	if got, _ := c.Client.Get(ctx, "k").Result(); got != "v" {
+		t.Errorf("k = %q after the stranger's SET; want v", got)
 	}
 }
 
