@@ -44,7 +44,7 @@ func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observ
 		if c.Err != nil {
 			rec.Status = "error"
 			rec.ErrorCode = mcpkit.Name(fault.CodeOf(c.Err))
-			rec.Error = clipUTF8(c.Err.Error(), maxErrorBytes)
+			rec.Error = clipUTF8(c.Message, maxErrorBytes)
 		} else {
 			// Copy the ids of a valid call, so read_stream filters find it.
 			var ids struct {

@@ -98,11 +98,14 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 
 // Call is what an Observer learns of one finished tool call.
 type Call struct {
-	Tool      string
-	Args      []byte
-	Duration  time.Duration
-	Err       error // nil on success
-	Result    any   // the structured result on success
+	Tool     string
+	Args     []byte
+	Duration time.Duration
+	Err      error // nil on success
+	// Message is the sentence the caller was told for Err (see Message):
+	// what a record of the call may keep; Err may hold raw Redis text.
+	Message   string
+	Result    any // the structured result on success
 	SessionID string
 	// Caller is the authenticated caller's name, when the transport has one.
 	Caller string
@@ -136,19 +139,25 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 			}()
 			out, err = t.Call(ctx, args, timeout)
 		}()
+		var text []byte
+		if err == nil {
+			if text, err = json.Marshal(out); err != nil {
+				err = fmt.Errorf("marshal result: %w", err)
+			}
+		}
+		var msg string
+		if err != nil {
+			msg = Message(err, t.Def.Name, log)
+		}
 		if obs != nil {
-			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Result: out, Caller: CallerFrom(ctx)}
+			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Message: msg, Result: out, Caller: CallerFrom(ctx)}
 			if s := server.ClientSessionFromContext(ctx); s != nil {
 				c.SessionID = s.SessionID()
 			}
 			obs(ctx, c)
 		}
 		if err != nil {
-			return ErrorResult(err, t.Def.Name, log), nil
-		}
-		text, mErr := json.Marshal(out)
-		if mErr != nil {
-			return ErrorResult(fmt.Errorf("marshal result: %w", mErr), t.Def.Name, log), nil
+			return mcp.NewToolResultError(msg), nil
 		}
 		return mcp.NewToolResultStructured(json.RawMessage(text), string(text)), nil
 	}
@@ -159,24 +168,39 @@ func ErrorResult(err error, tool string, log *slog.Logger) *mcp.CallToolResult {
 	return mcp.NewToolResultError(Message(err, tool, log))
 }
 
-// Message is the sentence a model sees for err.
+// Message is the sentence a model sees for err: its class, what the
+// server knows of it in its own words, and for a fault with a cause
+// (Redis' own error text, a script's SHA, a panic) a reference to the log
+// line that has the cause. The cause itself never reaches the caller, nor
+// a call record.
 func Message(err error, tool string, log *slog.Logger) string {
 	e, ok := fault.As(err)
 	if !ok {
 		e = &fault.Error{Code: fault.Internal, Err: err}
 	}
+	own := e.Message
+	if e.Field != "" {
+		own = e.Field + ": " + own
+	}
+	ref := ""
+	if e.Err != nil || e.Code == fault.Internal {
+		ref = newRef()
+		lvl := slog.LevelWarn
+		if e.Code == fault.Internal {
+			lvl = slog.LevelError
+		}
+		log.Log(context.Background(), lvl, "tool call failed", "tool", tool, "code", string(e.Code), "ref", ref, "err", err)
+	}
 	switch e.Code {
 	case fault.Invalid:
-		return "invalid arguments: " + e.Error() + ". Fix the arguments and call " + tool + " again."
+		return "invalid arguments: " + own + ". Fix the arguments and call " + tool + " again."
 	case fault.Conflict:
-		return "conflict: " + e.Error()
+		return "conflict: " + own
 	case fault.NotFound:
-		return "not found: " + e.Error()
+		return "not found: " + own
 	case fault.Unavailable:
-		return e.Error() + ". Nothing is known to be written; retry later (a write retried with the same log_id/event_id is applied at most once)."
+		return "unavailable: " + own + " (ref " + ref + "). Nothing is known to be written; retry later (a write retried with the same log_id/event_id is applied at most once)."
 	}
-	ref := newRef()
-	log.Error("tool call failed", "tool", tool, "ref", ref, "err", err)
 	return "internal error (ref " + ref + "); the server log has the details"
 }
 
