@@ -29,6 +29,12 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	// MCP_REDIS_E2E_BIN runs these tests against another build, e.g. an
+	// older one, to see a new test fail there.
+	if b := os.Getenv("MCP_REDIS_E2E_BIN"); b != "" {
+		bin = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "mcp-redis-e2e")
 	if err != nil {
 		panic(err)

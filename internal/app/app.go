@@ -133,6 +133,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 		Loopback: h.Loopback(), MaxBodyBytes: h.MaxBodyBytes,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
+		MaxConnections: h.MaxConnections, MaxSessions: h.MaxSessions, SessionIdleTimeout: h.SessionIdleTimeout,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, a.Config.Redis.Timeout)
 			defer cancel()

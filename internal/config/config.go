@@ -63,6 +63,15 @@ type HTTP struct {
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
+	// MaxConnections bounds the open connections; one more is answered
+	// 503 and closed at once.
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxSessions bounds the live MCP sessions (Streamable HTTP and SSE
+	// together); an initialize beyond it is answered 503 with Retry-After.
+	MaxSessions int `mapstructure:"max_sessions"`
+	// SessionIdleTimeout frees a Streamable HTTP session no request has
+	// used for that long.
+	SessionIdleTimeout time.Duration `mapstructure:"session_idle_timeout"`
 }
 
 // Loopback reports whether Listen binds only the loopback interface.
@@ -182,6 +191,7 @@ func Defaults() Config {
 			Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, AllowedOrigins: []string{},
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 90 * time.Second,
 			IdleTimeout: 2 * time.Minute, ShutdownTimeout: 15 * time.Second,
+			MaxConnections: 1024, MaxSessions: 2000, SessionIdleTimeout: 10 * time.Minute,
 		},
 	}
 }
@@ -191,26 +201,29 @@ func Defaults() Config {
 func defaultsMap() map[string]any {
 	d := Defaults()
 	m := map[string]any{
-		"redis.url":                d.Redis.URL,
-		"redis.prefix":             d.Redis.Prefix,
-		"redis.timeout":            d.Redis.Timeout,
-		"limits.max_entry_bytes":   d.Limits.MaxEntryBytes,
-		"audit.tool_calls":         d.Audit.ToolCalls,
-		"idempotency.ttl":          d.Idempotency.TTL,
-		"log.level":                d.Log.Level,
-		"transport":                d.Transport,
-		"stdio.max_message_bytes":  d.Stdio.MaxMessageBytes,
-		"locks.max_ttl":            d.Locks.MaxTTL,
-		"locks.max_wait":           d.Locks.MaxWait,
-		"http.listen":              d.HTTP.Listen,
-		"http.stateless":           d.HTTP.Stateless,
-		"http.allowed_origins":     []string{},
-		"http.max_body_bytes":      d.HTTP.MaxBodyBytes,
-		"http.read_header_timeout": d.HTTP.ReadHeaderTimeout,
-		"http.read_timeout":        d.HTTP.ReadTimeout,
-		"http.write_timeout":       d.HTTP.WriteTimeout,
-		"http.idle_timeout":        d.HTTP.IdleTimeout,
-		"http.shutdown_timeout":    d.HTTP.ShutdownTimeout,
+		"redis.url":                 d.Redis.URL,
+		"redis.prefix":              d.Redis.Prefix,
+		"redis.timeout":             d.Redis.Timeout,
+		"limits.max_entry_bytes":    d.Limits.MaxEntryBytes,
+		"audit.tool_calls":          d.Audit.ToolCalls,
+		"idempotency.ttl":           d.Idempotency.TTL,
+		"log.level":                 d.Log.Level,
+		"transport":                 d.Transport,
+		"stdio.max_message_bytes":   d.Stdio.MaxMessageBytes,
+		"locks.max_ttl":             d.Locks.MaxTTL,
+		"locks.max_wait":            d.Locks.MaxWait,
+		"http.listen":               d.HTTP.Listen,
+		"http.stateless":            d.HTTP.Stateless,
+		"http.allowed_origins":      []string{},
+		"http.max_body_bytes":       d.HTTP.MaxBodyBytes,
+		"http.read_header_timeout":  d.HTTP.ReadHeaderTimeout,
+		"http.read_timeout":         d.HTTP.ReadTimeout,
+		"http.write_timeout":        d.HTTP.WriteTimeout,
+		"http.idle_timeout":         d.HTTP.IdleTimeout,
+		"http.shutdown_timeout":     d.HTTP.ShutdownTimeout,
+		"http.max_connections":      d.HTTP.MaxConnections,
+		"http.max_sessions":         d.HTTP.MaxSessions,
+		"http.session_idle_timeout": d.HTTP.SessionIdleTimeout,
 	}
 	for name, p := range d.Rate.Policies {
 		m["rate.policies."+name+".limit"] = p.Limit
@@ -500,10 +513,17 @@ func (h HTTP) problems() []error {
 		add("http.max_body_bytes", "%d is out of range (1024 to 268435456)", h.MaxBodyBytes)
 	}
 	for key, d := range map[string]time.Duration{"read_header_timeout": h.ReadHeaderTimeout, "read_timeout": h.ReadTimeout,
-		"write_timeout": h.WriteTimeout, "idle_timeout": h.IdleTimeout, "shutdown_timeout": h.ShutdownTimeout} {
-		if d < 100*time.Millisecond || d > time.Hour {
-			add("http."+key, "%v is out of range (100ms to 1h)", d)
+		"write_timeout": h.WriteTimeout, "idle_timeout": h.IdleTimeout, "shutdown_timeout": h.ShutdownTimeout,
+		"session_idle_timeout": h.SessionIdleTimeout} {
+		if d < 100*time.Millisecond || d > 24*time.Hour {
+			add("http."+key, "%v is out of range (100ms to 24h)", d)
 		}
+	}
+	if h.MaxConnections < 8 || h.MaxConnections > 1<<20 {
+		add("http.max_connections", "%d is out of range (8 to 1048576)", h.MaxConnections)
+	}
+	if h.MaxSessions < 1 || h.MaxSessions > 1<<20 {
+		add("http.max_sessions", "%d is out of range (1 to 1048576)", h.MaxSessions)
 	}
 	return p
 }

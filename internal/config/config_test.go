@@ -653,3 +653,24 @@ func TestRatePoliciesComeFromTheFileAndBurstIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestTheHTTPBoundsOnConnectionsAndSessionsAreChecked(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_TRANSPORT", "http")
+	t.Setenv("MCP_REDIS_HTTP_MAX_CONNECTIONS", "8")
+	t.Setenv("MCP_REDIS_HTTP_MAX_SESSIONS", "1")
+	t.Setenv("MCP_REDIS_HTTP_SESSION_IDLE_TIMEOUT", "100ms")
+	c := load(t, nil)
+	if c.HTTP.MaxConnections != 8 || c.HTTP.MaxSessions != 1 || c.HTTP.SessionIdleTimeout != 100*time.Millisecond {
+		t.Errorf("http bounds = %+v", c.HTTP)
+	}
+	t.Setenv("MCP_REDIS_HTTP_MAX_CONNECTIONS", "7")
+	t.Setenv("MCP_REDIS_HTTP_MAX_SESSIONS", "0")
+	t.Setenv("MCP_REDIS_HTTP_SESSION_IDLE_TIMEOUT", "25h")
+	ie := invalid(t, nil)
+	for _, want := range []string{"http.max_connections", "http.max_sessions", "http.session_idle_timeout"} {
+		if !strings.Contains(ie.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, ie)
+		}
+	}
+}

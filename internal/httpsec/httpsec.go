@@ -1,6 +1,7 @@
 // Package httpsec guards the HTTP listener: DNS-rebinding and Origin
-// checks, a body limit with read and write deadlines, and bearer-token
-// authentication. Each is a plain http middleware.
+// checks, a body limit with read and write deadlines, bearer-token
+// authentication (each a plain http middleware), and a bound on open
+// connections.
 package httpsec
 
 import (
@@ -71,10 +72,12 @@ func loopbackOrigin(origin string) bool {
 }
 
 // Limits bounds a request: a body over maxBytes is refused with 413 —
-// at once when Content-Length says so, without reading it — and the body
-// must arrive within readTimeout; the answer to a POST must be written
-// within writeTimeout. Streams (GET) get no write deadline.
-func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.Handler) http.Handler {
+// at once when Content-Length says so, without reading it. The time to
+// read the request, body included, is bounded from its first byte by the
+// http.Server's ReadTimeout, on every path; once the body is in, that
+// deadline is lifted, so a call that runs long (a lock wait) is not cut
+// off by it. The answer to a POST must be written within writeTimeout.
+func Limits(maxBytes int64, writeTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > maxBytes {
 			tooLarge(w, r, maxBytes)
@@ -82,7 +85,6 @@ func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.H
 		}
 		rc := http.NewResponseController(w)
 		if r.Method == http.MethodPost {
-			_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
 			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -95,7 +97,8 @@ func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.H
 				tooLarge(w, r, maxBytes)
 				return
 			case isTimeout(err):
-				http.Error(w, "could not read the request body in time", http.StatusRequestTimeout)
+				w.Header().Set("Connection", "close")
+				http.Error(w, "could not read the request body in time (http.read_timeout)", http.StatusRequestTimeout)
 				return
 			case err != nil:
 				// Malformed chunked encoding, or the client went away.
@@ -103,7 +106,20 @@ func Limits(maxBytes int64, readTimeout, writeTimeout time.Duration, next http.H
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			_ = rc.SetReadDeadline(time.Time{})
+		}
+		_ = rc.SetReadDeadline(time.Time{})
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Stream lifts the read deadline of a GET that opens a long-lived stream
+// (GET /sse): the server's ReadTimeout would otherwise end it. Use it after
+// authentication, so only a known caller holds a stream. Other methods
+// keep the deadline, so a body that never comes is still cut off.
+func Stream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -119,37 +135,57 @@ func tooLarge(w http.ResponseWriter, _ *http.Request, maxBytes int64) {
 	http.Error(w, "request body over "+strconv.FormatInt(maxBytes, 10)+" bytes (http.max_body_bytes)", http.StatusRequestEntityTooLarge)
 }
 
-// Bearer authenticates with a named token from tokens (name → token),
-// compared in constant time; the name goes into the request's context for
-// the audit (mcpkit.CallerFrom). A missing or wrong token is a 401 with
-// WWW-Authenticate. Only the Authorization header counts: a token in the
-// query string is ignored. Tokens never reach a log line.
-func Bearer(tokens map[string]string, log *slog.Logger, next http.Handler) http.Handler {
-	type entry struct {
-		name string
-		sum  [32]byte
-	}
+// Tokens authenticates requests with named bearer tokens (name → token),
+// compared in constant time. Only the Authorization header counts: a
+// token in the query string is ignored. Tokens never reach a log line.
+type Tokens struct {
+	known []tokenEntry
+}
+
+type tokenEntry struct {
+	name string
+	sum  [32]byte
+}
+
+// NewTokens prepares tokens for Check.
+func NewTokens(tokens map[string]string) *Tokens {
 	// Comparing fixed-length digests keeps the time independent of the
 	// tokens' lengths and of where they differ.
-	var known []entry
+	t := &Tokens{}
 	for name, tok := range tokens {
-		known = append(known, entry{name, sha256.Sum256([]byte(tok))})
+		t.known = append(t.known, tokenEntry{name, sha256.Sum256([]byte(tok))})
 	}
 	// In name order, so that a token given two names is always taken for
 	// the first: the audit must not depend on map order.
-	slices.SortFunc(known, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(t.known, func(a, b tokenEntry) int { return strings.Compare(a.name, b.name) })
+	return t
+}
+
+// Check returns the name of the token r carries; present reports whether
+// r carries a bearer token at all.
+func (t *Tokens) Check(r *http.Request) (name string, present bool) {
+	given, ok := bearerToken(r)
+	if !ok {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(given))
+	for _, e := range t.known {
+		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && name == "" {
+			name = e.name
+		}
+	}
+	return name, true
+}
+
+// Bearer authenticates with a named token from tokens; the name goes into
+// the request's context for the audit (mcpkit.CallerFrom). A missing or
+// wrong token is a 401 with WWW-Authenticate.
+func Bearer(tokens *Tokens, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		given, ok := bearerToken(r)
-		if !ok {
+		name, present := tokens.Check(r)
+		if !present {
 			unauthorized(w, `Bearer realm="mcp-redis"`, "missing bearer token")
 			return
-		}
-		sum := sha256.Sum256([]byte(given))
-		name := ""
-		for _, e := range known {
-			if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && name == "" {
-				name = e.name
-			}
 		}
 		if name == "" {
 			log.Warn("http: rejected a wrong bearer token", "remote", r.RemoteAddr, "path", r.URL.Path)

@@ -54,7 +54,7 @@ func newBearer(t *testing.T, tokens map[string]string) (http.Handler, *reached, 
 	t.Helper()
 	var log bytes.Buffer
 	next := &reached{}
-	return httpsec.Bearer(tokens, slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})), next), next, &log
+	return httpsec.Bearer(httpsec.NewTokens(tokens), slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})), next), next, &log
 }
 
 func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
@@ -324,7 +324,7 @@ func (s *spy) Read(p []byte) (int, error) {
 const limit = 1024
 
 func limited(next http.Handler) http.Handler {
-	return httpsec.Limits(limit, time.Second, time.Second, next)
+	return httpsec.Limits(limit, time.Second, next)
 }
 
 // A Content-Length over the limit is refused with 413 before a byte of
@@ -419,7 +419,10 @@ func rawPOST(t *testing.T, srv *httptest.Server, head, body string) (string, tim
 // that is not valid chunked encoding is a 400; neither reaches the handler.
 func TestHTTPLimitsCutsOffAStalledBodyAndRefusesAMalformedOne(t *testing.T) {
 	next := &reached{}
-	srv := httptest.NewServer(httpsec.Limits(limit, 300*time.Millisecond, time.Second, next))
+	// The server's ReadTimeout bounds the body, as the transport sets it.
+	srv := httptest.NewUnstartedServer(httpsec.Limits(limit, time.Second, next))
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
 	defer srv.Close()
 
 	line, took := rawPOST(t, srv, "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", "only 15 bytes..")
@@ -447,7 +450,7 @@ func TestHTTPLimitsBoundsTheAnswerToAPOSTButNotAStream(t *testing.T) {
 		time.Sleep(600 * time.Millisecond)
 		_, _ = io.WriteString(w, strings.Repeat("late ", 1<<14))
 	})
-	srv := httptest.NewServer(httpsec.Limits(limit, time.Second, 200*time.Millisecond, slow))
+	srv := httptest.NewServer(httpsec.Limits(limit, 200*time.Millisecond, slow))
 	defer srv.Close()
 
 	res, err := http.Post(srv.URL, "application/json", strings.NewReader("{}"))
@@ -476,8 +479,8 @@ func TestHTTPGuardsComposeInTheTransportsOrder(t *testing.T) {
 	next := &reached{}
 	var log bytes.Buffer
 	h := httpsec.LoopbackHost(httpsec.Origins([]string{"https://ok.example"}, true,
-		httpsec.Bearer(map[string]string{"alice": aliceTok}, slog.New(slog.NewTextHandler(&log, nil)),
-			httpsec.Limits(limit, time.Second, time.Second, next))))
+		httpsec.Bearer(httpsec.NewTokens(map[string]string{"alice": aliceTok}), slog.New(slog.NewTextHandler(&log, nil)),
+			httpsec.Limits(limit, time.Second, next))))
 	for _, c := range []struct {
 		host, origin, auth string
 		size               int

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcp-redis/mcp-redis/internal/httpsec"
@@ -30,8 +31,13 @@ type HTTP struct {
 	// AllowedOrigins are the Origin values browsers may send.
 	AllowedOrigins []string
 	// Loopback turns on the Host check against DNS rebinding.
-	Loopback                                                                   bool
-	MaxBodyBytes                                                               int64
+	Loopback     bool
+	MaxBodyBytes int64
+	// MaxConnections bounds the open connections; MaxSessions the live
+	// sessions (Streamable HTTP and SSE); a Streamable HTTP session unused
+	// for SessionIdleTimeout is freed.
+	MaxConnections, MaxSessions                                                int
+	SessionIdleTimeout                                                         time.Duration
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
 	// Ready reports whether the server can serve (Redis answers PING).
 	Ready func(ctx context.Context) error
@@ -41,51 +47,68 @@ type HTTP struct {
 	// before it closes the streams that carry SSE answers.
 	Running func() int64
 	Log     *slog.Logger
+
+	sessions *sessions
 }
 
 // Serve accepts on ln until ctx is cancelled, then shuts down gracefully:
 // it stops accepting, closes the MCP streams, lets calls in flight finish
 // for up to ShutdownTimeout, and returns nil.
 func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
+	h.sessions = newSessions(h.MaxSessions)
 	opts := []server.StreamableHTTPOption{server.WithStateLess(h.Stateless)}
 	if !h.Stateless {
-		// Track the sessions the server issued, so an unknown (even well
-		// formed) Mcp-Session-Id is refused; idle ones are freed.
-		opts = append(opts, server.WithStateful(true), server.WithSessionIdleTTL(sessionIdleTTL))
+		// The table issues and tracks the sessions, so an unknown (even
+		// well formed) Mcp-Session-Id is refused; idle ones are freed.
+		opts = append(opts, server.WithSessionIdManager(h.sessions), server.WithSessionIdleTTL(h.SessionIdleTimeout))
 	}
 	streamable := server.NewStreamableHTTPServer(h.Server, append(opts,
 		// The Host check below covers every endpoint alike.
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(h.Log),
 	)...)
-	sse := server.NewSSEServer(h.Server,
-		server.WithSSEDisableLocalhostProtection(true),
-		server.WithKeepAlive(true),
-	)
+	sse := newSSEServer(h.Server, h.sessions, h.WriteTimeout, h.Log)
 
-	mux := http.NewServeMux()
-	mcpChain := func(next http.Handler) http.Handler {
+	tokens := httpsec.NewTokens(h.Tokens)
+	auth := func(next http.Handler) http.Handler {
 		if len(h.Tokens) > 0 {
-			next = httpsec.Bearer(h.Tokens, h.Log, next)
+			next = httpsec.Bearer(tokens, h.Log, next)
 		}
 		return next
 	}
-	bounded := func(next http.Handler) http.Handler {
-		return httpsec.Limits(h.MaxBodyBytes, h.ReadTimeout, h.WriteTimeout, next)
+	// body bounds, buffers and checks a POST's body; streams lift the
+	// read deadline once the caller is known.
+	body := func(next http.Handler) http.Handler {
+		return httpsec.Limits(h.MaxBodyBytes, h.WriteTimeout, envelope(next))
 	}
-	mux.Handle("/mcp", mcpChain(bounded(envelope(streamable))))
-	mux.Handle("/sse", mcpChain(sse.SSEHandler()))
-	mux.Handle("/message", mcpChain(bounded(envelope(sse.MessageHandler()))))
-	mux.Handle("/metrics", mcpChain(h.Metrics))
+	var mcpHandler http.Handler = restoring(streamable)
+	if !h.Stateless {
+		mcpHandler = h.guardStreamable(mcpHandler)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /mcp", auth(body(mcpHandler)))
+	mux.Handle("/mcp", auth(h.streamGET(mcpHandler)))
+	mux.Handle("/sse", auth(httpsec.Stream(http.HandlerFunc(sse.handleStream))))
+	mux.Handle("POST /message", auth(body(http.HandlerFunc(sse.handleMessage))))
+	mux.Handle("/message", auth(http.HandlerFunc(sse.handleMessage)))
+	mux.Handle("/metrics", auth(h.Metrics))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := h.Ready(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": err.Error()})
+		err := h.Ready(r.Context())
+		if err == nil {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": "ok"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": "ok"})
+		// The cause (an address, NOAUTH, WRONGPASS) is for the operator:
+		// the log has it, and so does a caller with a valid token.
+		h.Log.Warn("readyz: redis is not ready", "err", err)
+		out := map[string]string{"status": "unavailable"}
+		if name, _ := tokens.Check(r); name != "" {
+			out["redis"] = err.Error()
+		}
+		writeJSON(w, http.StatusServiceUnavailable, out)
 	})
 
 	var handler http.Handler = mux
@@ -94,16 +117,21 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		handler = httpsec.LoopbackHost(handler)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: handler,
+		// ReadTimeout bounds every request from its first byte, body
+		// included, whatever its path or method and before any token is
+		// checked; streams lift it once authenticated (httpsec.Stream).
 		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		ReadTimeout:       h.ReadTimeout,
 		IdleTimeout:       h.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(h.Log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	limited := httpsec.LimitListener(ln, h.MaxConnections, h.Log)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve http: %w", err)
@@ -121,7 +149,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	// asked: let every call finish and its answer go out before the
 	// streams close.
 	h.drain(sctx)
-	sse.CloseSessions()
+	sse.closeAll(sctx)
 	_ = streamable.Shutdown(sctx)
 	if err := <-shut; err != nil {
 		h.Log.Warn("calls still running at the shutdown timeout were cut off", "err", err)
@@ -133,13 +161,42 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// sessionIdleTTL frees a Streamable HTTP session its client left without
-// a DELETE.
-const sessionIdleTTL = 30 * time.Minute
+// streamGET serves the methods of /mcp other than POST: GET opens a
+// stream (405 when stateless: no session could ever reach it), DELETE
+// ends a session.
+func (h *HTTP) streamGET(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && h.Stateless {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "method not allowed: a stateless server has no stream to open; POST requests", http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Method == http.MethodGet {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// parsed is what the envelope check learnt of a POSTed message; it rides
+// in the request's context to the handlers after it.
+type parsed struct {
+	Body    []byte
+	ID      json.RawMessage
+	Method  string
+	Request bool // a request (it has an id and a method), not a notification or an answer
+}
+
+type parsedKey struct{}
+
+func parsedFrom(ctx context.Context) parsed {
+	m, _ := ctx.Value(parsedKey{}).(parsed)
+	return m
+}
 
 // envelope answers a POST whose body is a malformed JSON-RPC message (see
-// checkEnvelope) with 400 and the JSON-RPC error; Limits has buffered the
-// body already.
+// checkEnvelope) with 400 and the JSON-RPC error, and hands the parse on;
+// Limits has buffered the body already.
 func envelope(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Body == nil {
@@ -151,14 +208,53 @@ func envelope(next http.Handler) http.Handler {
 			http.Error(w, "could not read the request body", http.StatusBadRequest)
 			return
 		}
-		if resp := checkEnvelope(body); resp != nil {
-			writeJSON(w, http.StatusBadRequest, resp)
+		m, resp := inspect(body)
+		if resp != nil {
+			b, _ := json.Marshal(resp)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write(restoreIDs(b))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
+		r.Body = io.NopCloser(bytes.NewReader(m.Body))
+		r.ContentLength = int64(len(m.Body))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), parsedKey{}, m)))
 	})
 }
+
+// restoring puts back, in mcp-go's answers, the request ids encodeIDs
+// replaced.
+func restoring(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&idRestorer{ResponseWriter: w}, r)
+	})
+}
+
+// idRestorer applies restoreIDs to each write: mcp-go writes a JSON answer,
+// or one SSE event, whole in one Write.
+type idRestorer struct{ http.ResponseWriter }
+
+func (w *idRestorer) WriteHeader(code int) {
+	// A restored id is shorter than its placeholder.
+	w.Header().Del("Content-Length")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *idRestorer) Write(b []byte) (int, error) {
+	if _, err := w.ResponseWriter.Write(restoreIDs(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (w *idRestorer) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *idRestorer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // drain waits until no tool call runs, then a moment more for the last
 // answers to be written to their streams, or until ctx ends.
@@ -186,4 +282,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// inspect runs the envelope check on a POSTed message, learns what the
+// handlers after it need, and readies its ids for mcp-go (encodeIDs).
+func inspect(body []byte) (parsed, mcp.JSONRPCMessage) {
+	head, resp := parseEnvelope(body)
+	if resp != nil {
+		return parsed{}, resp
+	}
+	return parsed{Body: encodeIDs(body, head.ID, head.Method), ID: head.ID, Method: head.Method, Request: head.Request()}, nil
 }
