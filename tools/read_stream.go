@@ -52,6 +52,11 @@ type ReadStreamResult struct {
 // maxScan bounds how many entries one filtered read examines.
 const maxScan = 10000
 
+// maxPageBytes bounds the entries one read holds (names and values), so a
+// call's memory does not grow with count × limits.max_entry_bytes (1000 ×
+// 64 KiB would be 64 MiB, copied several times over while it is encoded).
+const maxPageBytes = 16 << 20
+
 // records maps each stream to the record type its entries decode into.
 var records = map[string]reflect.Type{
 	keyspace.AuditLog:      reflect.TypeFor[AuditRecord](),
@@ -66,10 +71,11 @@ func readStream(d *Deps) mcpkit.Tool {
 		Title: "Read a stream",
 		Description: "Read entries of one of the server's streams (audit_log_stream, ccwj_update_stream, user_feedback, workflow_events) by id range, " +
 			"oldest first or newest first, optionally only those with a given workflow_id, session_id or user_id. " +
-			"Returns at most count entries and, when more may match, a next cursor. A filtered read examines at most 10000 entries per call.",
+			"Returns at most count entries (and at most 16 MiB of them) and, when more may match, a next cursor. A filtered read examines at most 10000 entries per call.",
 		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 		Handle: func(ctx context.Context, in *ReadStreamInput) (*ReadStreamResult, error) {
-			q := stream.Query{Stream: in.Stream, Start: in.Start, End: in.End, Count: in.Count, Reverse: in.Reverse, MaxScan: maxScan}
+			q := stream.Query{Stream: in.Stream, Start: in.Start, End: in.End, Count: in.Count, Reverse: in.Reverse, MaxScan: maxScan,
+				MaxBytes: maxPageBytes, MaxEntryBytes: d.MaxEntryBytes}
 			if q.Start == "" {
 				q.Start = "-"
 			}

@@ -185,6 +185,11 @@ type Query struct {
 	Match map[string]string
 	// MaxScan bounds how many entries one query examines when filtering.
 	MaxScan int
+	// MaxBytes, when set, bounds the memory of a page: it ends (with Next)
+	// once its entries hold that many bytes of names and values, and no
+	// XRANGE asks for more entries than MaxBytes / MaxEntryBytes (the
+	// largest an entry can be). At least one entry is read each time.
+	MaxBytes, MaxEntryBytes int
 }
 
 // Page is the result of a Query.
@@ -209,6 +214,10 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	if len(q.Match) > 0 {
 		batch = int64(min(max(q.Count*4, 100), 1000))
 	}
+	if q.MaxBytes > 0 && q.MaxEntryBytes > 0 {
+		batch = min(batch, int64(max(q.MaxBytes/q.MaxEntryBytes, 1)))
+	}
+	size := 0
 	for {
 		if emptyInterval(start, end) {
 			return page, nil
@@ -231,8 +240,11 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 			}
 			if matches(e.Values, q.Match) {
 				page.Entries = append(page.Entries, e)
+				for k, v := range e.Values {
+					size += len(k) + len(v)
+				}
 			}
-			full := len(page.Entries) == q.Count
+			full := len(page.Entries) == q.Count || (q.MaxBytes > 0 && size >= q.MaxBytes)
 			more := i < len(msgs)-1 || int64(len(msgs)) == batch
 			if full || (q.MaxScan > 0 && page.Scanned >= q.MaxScan) {
 				if more {

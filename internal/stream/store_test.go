@@ -317,6 +317,45 @@ func TestReadFiltersPagesAndReverses(t *testing.T) {
 	})
 }
 
+// A page holds at most MaxBytes of entries, however many count asks for,
+// and says where to go on; paging on reads every entry once.
+func TestAPageEndsAtItsByteBoundAndPagingReadsEveryEntryOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, _, _ := newStore(t, b, 100000)
+		ctx := context.Background()
+		big := string(make([]byte, 10<<10))
+		for i := range 20 {
+			if _, err := s.Append(ctx, stream.Append{Stream: keyspace.WorkflowEvent, Fields: fields("n", strconv.Itoa(i), "details", big)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q := stream.Query{Stream: keyspace.WorkflowEvent, Start: "-", End: "+", Count: 1000, MaxBytes: 35 << 10, MaxEntryBytes: 11 << 10}
+		var seen []string
+		for pages := 0; ; pages++ {
+			page, err := s.Read(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Entries) > 4 {
+				t.Fatalf("a page of %d entries of 10 KiB under a 35 KiB bound", len(page.Entries))
+			}
+			for _, e := range page.Entries {
+				seen = append(seen, e.Values["n"])
+			}
+			if page.Next == "" {
+				break
+			}
+			if pages > 20 {
+				t.Fatal("paging does not end")
+			}
+			q.Start = page.Next
+		}
+		if len(seen) != 20 || seen[0] != "0" || seen[19] != "19" {
+			t.Fatalf("entries seen paging on: %v", seen)
+		}
+	})
+}
+
 func TestParseIDAcceptsStreamIDsOnly(t *testing.T) {
 	for _, ok := range []string{"-", "+", "0", "1700000000000", "1700000000000-0", "(1700000000000-5", "18446744073709551615-18446744073709551615"} {
 		if err := stream.ParseID(ok); err != nil {
