@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -157,6 +158,24 @@ type Limits struct {
 // Audit controls the server's own record of every tool call.
 type Audit struct {
 	ToolCalls bool `mapstructure:"tool_calls"`
+	// StdioCaller is the caller stamped on what a stdio client writes;
+	// "" means the OS user and host ("user@host").
+	StdioCaller string `mapstructure:"stdio_caller"`
+	// RecordArguments is what a call record keeps of the arguments:
+	// "identifying" (the fields that name the action) or "all".
+	RecordArguments string `mapstructure:"record_arguments"`
+	// MaxClockSkew bounds how far in the future a caller's timestamp may be.
+	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
+	// Chain lists the streams whose entries are hash-chained.
+	Chain []string `mapstructure:"chain"`
+	// SigningKeyFile holds the Ed25519 key that signs chain checkpoints;
+	// generated on first start when absent. "" means the file
+	// mcp-redis/audit-signing.key under the user's config directory.
+	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// A checkpoint is signed every CheckpointEvery entries of a chained
+	// stream, or every CheckpointInterval while it has new entries.
+	CheckpointEvery    int           `mapstructure:"checkpoint_every"`
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 }
 
 // Idempotency controls how long a caller-supplied log_id/event_id is
@@ -177,10 +196,11 @@ const Embedded = "embedded"
 func Defaults() Config {
 	s := Stream{MaxLen: 100000}
 	return Config{
-		Redis:       Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second},
-		Streams:     Streams{AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
-		Limits:      Limits{MaxEntryBytes: 64 << 10},
-		Audit:       Audit{ToolCalls: true},
+		Redis:   Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second},
+		Streams: Streams{AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
+		Limits:  Limits{MaxEntryBytes: 64 << 10},
+		Audit: Audit{ToolCalls: true, RecordArguments: "identifying", MaxClockSkew: 24 * time.Hour,
+			Chain: []string{keyspace.AuditLog}, CheckpointEvery: 1000, CheckpointInterval: time.Minute},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Log:         Log{Level: "info"},
 		Transport:   "stdio",
@@ -206,6 +226,13 @@ func defaultsMap() map[string]any {
 		"redis.timeout":             d.Redis.Timeout,
 		"limits.max_entry_bytes":    d.Limits.MaxEntryBytes,
 		"audit.tool_calls":          d.Audit.ToolCalls,
+		"audit.stdio_caller":        d.Audit.StdioCaller,
+		"audit.record_arguments":    d.Audit.RecordArguments,
+		"audit.max_clock_skew":      d.Audit.MaxClockSkew,
+		"audit.chain":               d.Audit.Chain,
+		"audit.signing_key_file":    d.Audit.SigningKeyFile,
+		"audit.checkpoint_every":    d.Audit.CheckpointEvery,
+		"audit.checkpoint_interval": d.Audit.CheckpointInterval,
 		"idempotency.ttl":           d.Idempotency.TTL,
 		"log.level":                 d.Log.Level,
 		"transport":                 d.Transport,
@@ -450,6 +477,29 @@ func (c Config) problems() []error {
 	}
 	if len(c.Rate.Policies) == 0 {
 		add("rate.policies", "at least one policy is needed")
+	}
+	a := c.Audit
+	if len(a.StdioCaller) > 256 || strings.ContainsFunc(a.StdioCaller, unicode.IsControl) {
+		add("audit.stdio_caller", "must be at most 256 bytes, without control characters")
+	}
+	switch a.RecordArguments {
+	case "identifying", "all":
+	default:
+		add("audit.record_arguments", "%q is not one of identifying, all", a.RecordArguments)
+	}
+	if a.MaxClockSkew < time.Second || a.MaxClockSkew > 365*24*time.Hour {
+		add("audit.max_clock_skew", "%v is out of range (1s to 8760h)", a.MaxClockSkew)
+	}
+	for _, name := range a.Chain {
+		if !slices.Contains(keyspace.Streams, name) {
+			add("audit.chain", "%q is not one of %s", name, strings.Join(keyspace.Streams, ", "))
+		}
+	}
+	if a.CheckpointEvery < 1 || a.CheckpointEvery > 1_000_000 {
+		add("audit.checkpoint_every", "%d is out of range (1 to 1000000)", a.CheckpointEvery)
+	}
+	if a.CheckpointInterval < time.Second || a.CheckpointInterval > 24*time.Hour {
+		add("audit.checkpoint_interval", "%v is out of range (1s to 24h)", a.CheckpointInterval)
 	}
 	for name, p := range c.Rate.Policies {
 		key := "rate.policies." + name
