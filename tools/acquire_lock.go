@@ -45,6 +45,26 @@ func acquireLock(d *Deps) mcpkit.Tool {
 			setMax(s, "wait_ms", d.LockMaxWait)
 		},
 		Budget: func(in *AcquireLockInput) time.Duration { return time.Duration(in.WaitMS) * time.Millisecond },
+		// Never the token: whoever reads the trail could release the lock.
+		Record: func(in *AcquireLockInput, out *AcquireLockResult) (map[string]any, map[string]any) {
+			inputs := fields("resource", string(in.Resource), "owner", string(in.Owner), "ttl_ms", in.TTLMS, "wait_ms", in.WaitMS)
+			if in.TTLMS == 0 {
+				delete(inputs, "ttl_ms")
+			}
+			if in.WaitMS == 0 {
+				delete(inputs, "wait_ms")
+			}
+			if out == nil {
+				return inputs, nil
+			}
+			o := fields("acquired", out.Acquired, "key", out.Key, "ttl_ms", out.TTLMS, "expires_at", out.ExpiresAt, "waited_ms", out.WaitedMS)
+			if out.Acquired {
+				o["fencing_token"] = out.FencingToken
+			} else if out.Owner != "" {
+				o["held_by"] = out.Owner
+			}
+			return inputs, o
+		},
 		Handle: func(ctx context.Context, in *AcquireLockInput) (*AcquireLockResult, error) {
 			ttl := time.Duration(in.TTLMS) * time.Millisecond
 			if ttl == 0 {

@@ -2,7 +2,10 @@ package tools
 
 import (
 	"context"
+	"slices"
+	"strings"
 
+	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 )
@@ -23,16 +26,29 @@ type AuditLogInput struct {
 	Timestamp  mcpkit.Timestamp `json:"timestamp,omitempty" jsonschema_description:"When it happened, RFC 3339. The current time (UTC, milliseconds) when absent."`
 }
 
+// Check refuses the module the server's own call records use: an entry
+// that says it is the server's would be one the trail cannot tell from it
+// but by its origin.
+func (in *AuditLogInput) Check() error {
+	if strings.EqualFold(strings.TrimSpace(string(in.Module)), Module) {
+		return fault.Invalidf("module", "%q is reserved for the server's own records of tool calls; name the module that did the work", Module)
+	}
+	return nil
+}
+
 // AuditRecord is an entry of the audit stream: a caller's entry, or the
-// server's own record of a tool call, which adds the fields below.
+// server's own record of a tool call, which adds the call's fields; both
+// carry the server's stamp.
 type AuditRecord struct {
 	AuditLogInput
-	DurationMS   *float64 `json:"duration_ms,omitempty"`
-	InputBytes   *int     `json:"input_bytes,omitempty"`
-	Error        string   `json:"error,omitempty"`
-	MCPSessionID string   `json:"mcp_session_id,omitempty"`
-	Caller       string   `json:"caller,omitempty"`
+	DurationMS *float64 `json:"duration_ms,omitempty"`
+	InputBytes *int     `json:"input_bytes,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Stamp
 }
+
+// callRecordFields are the fields only the server's call records carry.
+var callRecordFields = []string{"duration_ms", "input_bytes", "error"}
 
 // AuditLogResult says where an audit entry was written.
 type AuditLogResult struct {
@@ -50,11 +66,18 @@ func auditLog(d *Deps) mcpkit.Tool {
 		Description: "Append one entry to the audit trail (the audit_log_stream Redis stream) and announce it on pub/sub. " +
 			"Record what a module did: procedure, status, inputs, outputs, rationale. " +
 			"Pass log_id to make a retry safe: the same log_id within the idempotency window returns the first entry with duplicate: true.",
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Stamped: append(slices.Clone(StampedFields), callRecordFields...),
+		// Only a failed call is recorded (a successful one's entry is its
+		// record), so there are no results to keep.
+		Record: func(in *AuditLogInput, out *AuditLogResult) (map[string]any, map[string]any) {
+			return fields("module", string(in.Module), "procedure", string(in.Procedure), "status", string(in.Status),
+				"log_id", string(in.LogID), "timestamp", string(in.Timestamp)), nil
+		},
 		Handle: func(ctx context.Context, in *AuditLogInput) (*AuditLogResult, error) {
 			rec := &AuditRecord{AuditLogInput: *in}
 			w, err := d.write(ctx, entry{
-				stream: keyspace.AuditLog, record: rec, id: (*string)(&rec.LogID), ts: (*string)(&rec.Timestamp),
+				stream: keyspace.AuditLog, record: rec, id: (*string)(&rec.LogID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
 				announce: []string{"log_id", "module", "procedure", "status", "workflow_id", "session_id"},
 			})
 			if err != nil {

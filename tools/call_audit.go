@@ -1,9 +1,11 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -12,20 +14,31 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 )
 
-// Module is the module name of the server's own audit records.
+// Module is the module name of the server's own audit records; audit_log
+// refuses it.
 const Module = "mcp-redis"
 
-// maxErrorBytes bounds the error text kept in an audit record.
-const maxErrorBytes = 1024
+// maxErrorBytes bounds the error text kept in an audit record;
+// maxArgumentBytes each argument kept with audit.record_arguments all.
+const (
+	maxErrorBytes    = 1024
+	maxArgumentBytes = 1024
+)
 
 // CallAuditor returns an observer that records every tool call in the audit
-// stream: module mcp-redis, procedure = the tool, status ok or error, its
-// duration, input size and error. A successful audit_log call is not
-// recorded again: its own entry is the record. The record is written
-// before the call's answer is sent; when Redis cannot take it, the failure
-// is logged. A call that failed because Redis was unavailable is logged,
-// not recorded: the record would wait for the same Redis and double the
-// time the caller waits for its answer.
+// stream: module mcp-redis, procedure = the tool, status ok or error (and
+// error_code, the class), its duration, input size and error, in inputs
+// the arguments that identify the action (all of them but secrets with
+// audit.record_arguments all) and in outputs what happened, stamped with
+// the call's provenance and origin server. A lock's token is never kept.
+//
+// A successful audit_log call is not recorded again: its own entry, stamped
+// with the same provenance, is the record, and a second entry saying the
+// same would only double the trail. The record is written before the
+// call's answer is sent; when Redis cannot take it, the failure is logged.
+// A call that failed because Redis was unavailable is logged, not
+// recorded: the record would wait for the same Redis and double the time
+// the caller waits for its answer.
 func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observer {
 	return func(ctx context.Context, c mcpkit.Call) {
 		if c.Tool == "audit_log" && c.Err == nil {
@@ -37,15 +50,31 @@ func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observ
 		}
 		ms := float64(c.Duration.Microseconds()) / 1000
 		n := len(c.Args)
+		p := c.Provenance
 		rec := &AuditRecord{
 			AuditLogInput: AuditLogInput{Module: Module, Procedure: mcpkit.Name(c.Tool), Status: "ok"},
-			DurationMS:    &ms, InputBytes: &n, MCPSessionID: c.SessionID, Caller: c.Caller,
+			DurationMS:    &ms, InputBytes: &n,
+			Stamp: Stamp{Caller: p.Caller, MCPSessionID: p.SessionID, Client: p.Client, Origin: OriginServer},
 		}
+		inputs := c.Inputs
+		if d.RecordArguments == "all" {
+			// Every argument as given, and what applied when one was left
+			// out (the policy of check_rate).
+			inputs = allArguments(c.Args, c.Secret)
+			for k, v := range c.Inputs {
+				if _, given := inputs[k]; !given && inputs != nil {
+					inputs[k] = v
+				}
+			}
+		}
+		rec.Inputs = object(inputs)
+		rec.Outputs = object(c.Outputs)
 		if c.Err != nil {
 			rec.Status = "error"
 			rec.ErrorCode = mcpkit.Name(fault.CodeOf(c.Err))
 			rec.Error = clipUTF8(c.Message, maxErrorBytes)
-		} else {
+		}
+		if c.Valid {
 			// Copy the ids of a valid call, so read_stream filters find it.
 			var ids struct {
 				WorkflowID mcpkit.Name `json:"workflow_id"`
@@ -60,12 +89,57 @@ func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observ
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
 		if _, err := d.write(ctx, entry{
-			stream: keyspace.AuditLog, record: rec, id: (*string)(&rec.LogID), ts: (*string)(&rec.Timestamp),
+			stream: keyspace.AuditLog, record: rec, id: (*string)(&rec.LogID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
 			announce: []string{"log_id", "module", "procedure", "status", "workflow_id", "session_id"},
 		}); err != nil {
 			log.Warn("tool call not audited", "tool", c.Tool, "err", err)
 		}
 	}
+}
+
+// object is m as a JSON object, or nil when m is empty.
+func object(m map[string]any) mcpkit.Object {
+	if len(m) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return mcpkit.Object(b)
+}
+
+// allArguments is every top-level argument of args but the secret ones,
+// each value at most maxArgumentBytes of JSON: a longer string is cut
+// (with an ellipsis), a longer object, array or number becomes its cut
+// JSON text as a string. Arguments that are not a JSON object give nil.
+func allArguments(args []byte, secret []string) map[string]any {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(args, &m) != nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if slices.Contains(secret, k) {
+			continue
+		}
+		var buf bytes.Buffer
+		if json.Compact(&buf, v) != nil {
+			continue
+		}
+		v = buf.Bytes()
+		if len(v) <= maxArgumentBytes {
+			out[k] = json.RawMessage(v)
+			continue
+		}
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			out[k] = clipUTF8(s, maxArgumentBytes)
+			continue
+		}
+		out[k] = clipUTF8(string(v), maxArgumentBytes)
+	}
+	return out
 }
 
 func clipUTF8(s string, n int) string {

@@ -45,6 +45,19 @@ func checkRate(d *Deps) mcpkit.Tool {
 				}
 			}
 		},
+		// The policy and cost as applied: a default is what was decided under.
+		Record: func(in *CheckRateInput, out *CheckRateResult) (map[string]any, map[string]any) {
+			policy := in.Policy
+			if policy == "" {
+				policy = "default"
+			}
+			inputs := fields("subject", string(in.Subject), "policy", policy, "cost", max(in.Cost, 1))
+			if out == nil {
+				return inputs, nil
+			}
+			return inputs, fields("allowed", out.Allowed, "remaining", out.Remaining, "limit", out.Limit, "window_ms", out.WindowMS,
+				"retry_after_ms", out.RetryAfterMS)
+		},
 		Handle: func(ctx context.Context, in *CheckRateInput) (*CheckRateResult, error) {
 			name := in.Policy
 			if name == "" {

@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
@@ -47,6 +49,12 @@ type Deps struct {
 	Policies map[string]ratelimit.Policy
 	// MaxEntryBytes bounds one serialised stream entry.
 	MaxEntryBytes int
+	// MaxClockSkew bounds how far ahead of the server's clock a caller's
+	// timestamp may be (audit.max_clock_skew); 24h when zero.
+	MaxClockSkew time.Duration
+	// RecordArguments is what a call record keeps of the arguments
+	// (audit.record_arguments): "identifying" (the default) or "all".
+	RecordArguments string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -73,13 +81,38 @@ func NewID() string {
 	return id.String()
 }
 
+// Origins of an entry: written by a tool call, or the server's own record
+// of one. No caller can write origin server.
+const (
+	OriginClient = "client"
+	OriginServer = "server"
+)
+
+// Stamp is what the server writes on every entry of the four streams, from
+// what the transport and the clock say, never from the arguments: none of
+// these names is in an input schema, and an argument of one is refused.
+type Stamp struct {
+	Caller       string `json:"caller,omitempty"`
+	MCPSessionID string `json:"mcp_session_id,omitempty"`
+	Client       string `json:"client,omitempty"`
+	RecordedAt   string `json:"recorded_at,omitempty"`
+	Origin       string `json:"origin,omitempty"`
+}
+
+// StampedFields are the names of Stamp's fields.
+var StampedFields = []string{"caller", "mcp_session_id", "client", "recorded_at", "origin"}
+
+// defaultClockSkew is audit.max_clock_skew's default.
+const defaultClockSkew = 24 * time.Hour
+
 // entry is one write to a stream, before the server fills its id and time.
 type entry struct {
 	stream string
 	// record is a pointer to the record struct; id and ts point at its
-	// log_id/event_id and timestamp fields.
+	// log_id/event_id and timestamp fields, stamp at its Stamp.
 	record any
 	id, ts *string
+	stamp  *Stamp
 	// announce names the fields the pub/sub notice carries.
 	announce []string
 	cell     func() *stream.Cell
@@ -91,19 +124,27 @@ type written struct {
 	Duplicate                   bool
 }
 
-// write fills the id and timestamp the caller left out, checks the entry's
-// size, and appends it. The fingerprint leaves the timestamp out, so a
-// retry is the same payload whatever it says of the time (none, the
-// server's, another); without a caller-supplied id there is nothing to
-// retry and no fingerprint.
+// write fills the id and timestamp the caller left out, puts a caller's
+// timestamp in the server's form, stamps the entry, checks its size, and
+// appends it. A stamp with no origin is a client's entry: it takes the
+// call's provenance. The fingerprint leaves the timestamp and the stamp
+// out, so a retry is the same payload whatever it says of the time (none,
+// the server's, another) and over whichever session it comes; without a
+// caller-supplied id there is nothing to retry and no fingerprint.
 func (d *Deps) write(ctx context.Context, e entry) (written, error) {
+	now := d.now()
+	if err := d.normalise(e.ts, now); err != nil {
+		return written{}, err
+	}
 	idem := *e.id
 	if idem == "" {
 		*e.id = NewID()
 	}
-	if *e.ts == "" {
-		*e.ts = Timestamp(d.now())
+	if e.stamp.Origin == "" {
+		p := mcpkit.ProvenanceFrom(ctx)
+		e.stamp.Caller, e.stamp.MCPSessionID, e.stamp.Client, e.stamp.Origin = p.Caller, p.SessionID, p.Client, OriginClient
 	}
+	e.stamp.RecordedAt = Timestamp(now)
 	fields, err := stream.Encode(e.record)
 	if err != nil {
 		return written{}, fault.Invalidf("arguments", "%v", err)
@@ -129,11 +170,40 @@ func (d *Deps) write(ctx context.Context, e entry) (written, error) {
 	return w, nil
 }
 
+// normalise fills an absent timestamp with now, and puts a caller's in the
+// server's form (RFC 3339, UTC, milliseconds), refusing one further ahead
+// of now than the clock skew allows.
+func (d *Deps) normalise(ts *string, now time.Time) error {
+	if *ts == "" {
+		*ts = Timestamp(now)
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *ts)
+	if err != nil {
+		return fault.Invalidf("timestamp", "%q is not an RFC 3339 timestamp (e.g. 2026-01-02T15:04:05.000Z)", *ts)
+	}
+	skew := d.MaxClockSkew
+	if skew <= 0 {
+		skew = defaultClockSkew
+	}
+	if ahead := t.Sub(now); ahead > skew {
+		return fault.Invalidf("timestamp", "%s is %s ahead of the server's clock (%s), more than audit.max_clock_skew (%s) allows; give the time it happened, or leave timestamp out for the server's",
+			*ts, ahead.Round(time.Second), Timestamp(now), skew)
+	}
+	*ts = Timestamp(t)
+	return nil
+}
+
 // checkSize rejects an entry whose serialised fields exceed limit bytes,
-// naming the largest field.
+// naming the largest field. The stamp is the server's, not the caller's,
+// and bounded (a few hundred bytes): it is not counted, so what a caller
+// may write does not depend on the name of its token or client.
 func checkSize(fields []stream.Field, limit int) error {
 	total, largest, largestLen := 0, "", -1
 	for _, f := range fields {
+		if slices.Contains(StampedFields, f.Name) {
+			continue
+		}
 		n := len(f.Name) + len(f.Value)
 		total += n
 		if len(f.Value) > largestLen {
@@ -148,11 +218,12 @@ func checkSize(fields []stream.Field, limit int) error {
 
 // fingerprint identifies an entry's payload: every field but the
 // timestamp, which a retry may leave out, send back as the server filled
-// it, or take anew.
+// it, or take anew, and but the stamp, which says how the payload came
+// (a retry after a lost answer may come over a new session).
 func fingerprint(fields []stream.Field) string {
 	h := sha256.New()
 	for _, f := range fields {
-		if f.Name == "timestamp" {
+		if f.Name == "timestamp" || slices.Contains(StampedFields, f.Name) {
 			continue
 		}
 		h.Write([]byte(f.Name))

@@ -17,16 +17,29 @@ type WorkflowEventInput struct {
 	EventID    mcpkit.Name      `json:"event_id,omitempty" jsonschema_description:"Id of this event; minted (UUIDv7) when absent."`
 }
 
+// WorkflowEventRecord is an entry of the workflow events stream: the event
+// and the server's stamp.
+type WorkflowEventRecord struct {
+	WorkflowEventInput
+	Stamp
+}
+
 func emitWorkflowEvent(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[WorkflowEventInput, EventResult]{
 		Name:  "emit_workflow_event",
 		Title: "Emit a workflow event",
 		Description: "Append a workflow event (phase change, escalation, completion) to the workflow_events Redis stream and announce it on pub/sub." +
 			idempotencyNote,
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Stamped: StampedFields,
+		Record: func(in *WorkflowEventInput, out *EventResult) (map[string]any, map[string]any) {
+			return fields("workflow_id", string(in.WorkflowID), "phase", string(in.Phase), "event_type", string(in.EventType),
+				"event_id", string(in.EventID), "timestamp", string(in.Timestamp)), eventOutputs(out)
+		},
 		Handle: func(ctx context.Context, in *WorkflowEventInput) (*EventResult, error) {
+			rec := &WorkflowEventRecord{WorkflowEventInput: *in}
 			w, err := d.write(ctx, entry{
-				stream: keyspace.WorkflowEvent, record: in, id: (*string)(&in.EventID), ts: (*string)(&in.Timestamp),
+				stream: keyspace.WorkflowEvent, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
 				announce: []string{"event_id", "workflow_id", "phase", "event_type"},
 			})
 			if err != nil {

@@ -33,6 +33,14 @@ func extendLock(d *Deps) mcpkit.Tool {
 			"A token that does not hold the lock (wrong, expired, or another's) changes nothing and answers extended: false with reason not_held.",
 		Hints:  mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 		Schema: func(s *jsonschema.Schema) { setMax(s, "ttl_ms", d.LockMaxTTL) },
+		Secret: []string{"token"},
+		Record: func(in *ExtendLockInput, out *ExtendLockResult) (map[string]any, map[string]any) {
+			inputs := fields("resource", string(in.Resource), "ttl_ms", in.TTLMS)
+			if out == nil {
+				return inputs, nil
+			}
+			return inputs, fields("extended", out.Extended, "expires_at", out.ExpiresAt, "reason", out.Reason)
+		},
 		Handle: func(ctx context.Context, in *ExtendLockInput) (*ExtendLockResult, error) {
 			ttl := time.Duration(in.TTLMS) * time.Millisecond
 			ok, until, err := d.Locks.Extend(ctx, string(in.Resource), in.Token, ttl)

@@ -28,6 +28,13 @@ func getContext(d *Deps) mcpkit.Tool {
 		Description: "Return the current context window of a workflow, as built by publish_ccwj_delta: " +
 			"for each phase, each field's latest value, and the id of the last delta applied.",
 		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Record: func(in *GetContextInput, out *GetContextResult) (map[string]any, map[string]any) {
+			inputs := fields("workflow_id", string(in.WorkflowID), "phase_id", string(in.PhaseID))
+			if out == nil {
+				return inputs, nil
+			}
+			return inputs, fields("phases", len(out.Context), "last_delta_id", out.LastDeltaID, "updated_at", out.UpdatedAt)
+		},
 		Handle: func(ctx context.Context, in *GetContextInput) (*GetContextResult, error) {
 			wc, err := d.Streams.Context(ctx, string(in.WorkflowID))
 			if err != nil {

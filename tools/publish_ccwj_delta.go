@@ -19,6 +19,13 @@ type CCWJDeltaInput struct {
 	EventID    mcpkit.Name      `json:"event_id,omitempty" jsonschema_description:"Id of this delta; minted (UUIDv7) when absent."`
 }
 
+// CCWJDeltaRecord is an entry of the CCWJ stream: the delta and the
+// server's stamp.
+type CCWJDeltaRecord struct {
+	CCWJDeltaInput
+	Stamp
+}
+
 func publishCCWJDelta(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[CCWJDeltaInput, EventResult]{
 		Name:  "publish_ccwj_delta",
@@ -26,11 +33,16 @@ func publishCCWJDelta(d *Deps) mcpkit.Tool {
 		Description: "Set one field of one phase of a workflow's current context window (CCWJ): append the delta to the ccwj_update_stream Redis stream, " +
 			"make it the field's current value (read it back with get_context), and announce it on pub/sub. " +
 			"Deltas to different fields never overwrite each other; the latest delta to a field wins." + idempotencyNote,
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false},
+		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false},
+		Stamped: StampedFields,
+		Record: func(in *CCWJDeltaInput, out *EventResult) (map[string]any, map[string]any) {
+			return fields("workflow_id", string(in.WorkflowID), "phase_id", string(in.PhaseID), "field", string(in.Field),
+				"event_id", string(in.EventID), "timestamp", string(in.Timestamp)), eventOutputs(out)
+		},
 		Handle: func(ctx context.Context, in *CCWJDeltaInput) (*EventResult, error) {
-			rec := in
+			rec := &CCWJDeltaRecord{CCWJDeltaInput: *in}
 			w, err := d.write(ctx, entry{
-				stream: keyspace.CCWJUpdate, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp),
+				stream: keyspace.CCWJUpdate, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
 				announce: []string{"event_id", "workflow_id", "phase_id", "field"},
 				cell: func() *stream.Cell {
 					return &stream.Cell{WorkflowID: string(rec.WorkflowID), PhaseID: string(rec.PhaseID), Field: string(rec.Field),

@@ -60,9 +60,9 @@ const maxPageBytes = 16 << 20
 // records maps each stream to the record type its entries decode into.
 var records = map[string]reflect.Type{
 	keyspace.AuditLog:      reflect.TypeFor[AuditRecord](),
-	keyspace.CCWJUpdate:    reflect.TypeFor[CCWJDeltaInput](),
-	keyspace.UserFeedback:  reflect.TypeFor[FeedbackInput](),
-	keyspace.WorkflowEvent: reflect.TypeFor[WorkflowEventInput](),
+	keyspace.CCWJUpdate:    reflect.TypeFor[CCWJDeltaRecord](),
+	keyspace.UserFeedback:  reflect.TypeFor[FeedbackRecord](),
+	keyspace.WorkflowEvent: reflect.TypeFor[WorkflowEventRecord](),
 }
 
 func readStream(d *Deps) mcpkit.Tool {
@@ -73,6 +73,24 @@ func readStream(d *Deps) mcpkit.Tool {
 			"oldest first or newest first, optionally only those with a given workflow_id, session_id or user_id. " +
 			"Returns at most count entries (and at most 16 MiB of them) and, when more may match, a next cursor. A filtered read examines at most 10000 entries per call.",
 		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Record: func(in *ReadStreamInput, out *ReadStreamResult) (map[string]any, map[string]any) {
+			inputs := fields("stream", in.Stream, "start", in.Start, "end", in.End, "count", in.Count, "reverse", in.Reverse,
+				"workflow_id", string(in.WorkflowID), "session_id", string(in.SessionID), "user_id", string(in.UserID))
+			if in.Count == 0 {
+				delete(inputs, "count")
+			}
+			if !in.Reverse {
+				delete(inputs, "reverse")
+			}
+			if out == nil {
+				return inputs, nil
+			}
+			o := fields("entries", len(out.Entries), "scanned", out.Scanned, "next", out.Next)
+			if n := len(out.Entries); n > 0 {
+				o["first_id"], o["last_id"] = out.Entries[0].ID, out.Entries[n-1].ID
+			}
+			return inputs, o
+		},
 		Handle: func(ctx context.Context, in *ReadStreamInput) (*ReadStreamResult, error) {
 			q := stream.Query{Stream: in.Stream, Start: in.Start, End: in.End, Count: in.Count, Reverse: in.Reverse, MaxScan: maxScan,
 				MaxBytes: maxPageBytes, MaxEntryBytes: d.MaxEntryBytes}

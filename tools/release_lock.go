@@ -25,7 +25,15 @@ func releaseLock(d *Deps) mcpkit.Tool {
 		Title: "Release a lock",
 		Description: "Release a lock you hold, by its token, and wake whoever waits for it. " +
 			"A token that does not hold the lock (wrong, expired, or another's) changes nothing and answers released: false with reason not_held.",
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+		Hints:  mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+		Secret: []string{"token"},
+		Record: func(in *ReleaseLockInput, out *ReleaseLockResult) (map[string]any, map[string]any) {
+			inputs := fields("resource", string(in.Resource))
+			if out == nil {
+				return inputs, nil
+			}
+			return inputs, fields("released", out.Released, "reason", out.Reason)
+		},
 		Handle: func(ctx context.Context, in *ReleaseLockInput) (*ReleaseLockResult, error) {
 			ok, err := d.Locks.Release(ctx, string(in.Resource), in.Token)
 			if err != nil {

@@ -18,16 +18,30 @@ type FeedbackInput struct {
 	EventID   mcpkit.Name      `json:"event_id,omitempty" jsonschema_description:"Id of this feedback; minted (UUIDv7) when absent."`
 }
 
+// FeedbackRecord is an entry of the feedback stream: the feedback and the
+// server's stamp.
+type FeedbackRecord struct {
+	FeedbackInput
+	Stamp
+}
+
 func submitFeedback(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[FeedbackInput, EventResult]{
 		Name:  "submit_feedback",
 		Title: "Submit feedback",
 		Description: "Append user or agent feedback on an output to the user_feedback Redis stream and announce it on pub/sub." +
 			idempotencyNote,
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Stamped: StampedFields,
+		// The feedback's text is payload: kept only with record_arguments all.
+		Record: func(in *FeedbackInput, out *EventResult) (map[string]any, map[string]any) {
+			return fields("session_id", string(in.SessionID), "user_id", string(in.UserID), "module", string(in.Module),
+				"procedure", string(in.Procedure), "event_id", string(in.EventID), "timestamp", string(in.Timestamp)), eventOutputs(out)
+		},
 		Handle: func(ctx context.Context, in *FeedbackInput) (*EventResult, error) {
+			rec := &FeedbackRecord{FeedbackInput: *in}
 			w, err := d.write(ctx, entry{
-				stream: keyspace.UserFeedback, record: in, id: (*string)(&in.EventID), ts: (*string)(&in.Timestamp),
+				stream: keyspace.UserFeedback, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
 				announce: []string{"event_id", "session_id", "user_id", "module", "procedure"},
 			})
 			if err != nil {

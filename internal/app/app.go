@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/user"
+	"strconv"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -99,21 +102,46 @@ func depsFrom(cfg config.Config) *tools.Deps {
 		policies[name] = ratelimit.Policy{Name: name, Limit: p.Limit, Window: p.Window}
 	}
 	return &tools.Deps{
-		MaxEntryBytes: cfg.Limits.MaxEntryBytes,
-		LockMaxTTL:    cfg.Locks.MaxTTL,
-		LockMaxWait:   cfg.Locks.MaxWait,
-		Policies:      policies,
+		MaxEntryBytes:   cfg.Limits.MaxEntryBytes,
+		LockMaxTTL:      cfg.Locks.MaxTTL,
+		LockMaxWait:     cfg.Locks.MaxWait,
+		Policies:        policies,
+		MaxClockSkew:    cfg.Audit.MaxClockSkew,
+		RecordArguments: cfg.Audit.RecordArguments,
 	}
 }
 
 // ServeStdio serves MCP over in/out (a host's pipe) until in ends or ctx
-// is cancelled. out carries JSON-RPC only.
+// is cancelled. out carries JSON-RPC only. What the client writes is
+// stamped with audit.stdio_caller, by default the OS user and host the
+// server runs as: whoever can spawn it over a pipe is that user.
 func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	caller := a.Config.Audit.StdioCaller
+	if caller == "" {
+		caller = osCaller()
+	}
+	ctx = mcpkit.WithCaller(ctx, caller)
 	s := &transport.Stdio{Server: a.MCP, MaxMessageBytes: a.Config.Stdio.MaxMessageBytes, MaxInFlight: maxInFlight, Log: a.Log}
 	if err := s.Serve(ctx, in, out); err != nil {
 		return fmt.Errorf("serve stdio: %w", err)
 	}
 	return nil
+}
+
+// osCaller names the OS user and host the server runs as, user@host.
+func osCaller() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "uid" + strconv.Itoa(os.Getuid())
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return name + "@" + host
 }
 
 // ServeHTTP serves Streamable HTTP, SSE, health, readiness and metrics on

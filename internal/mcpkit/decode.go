@@ -45,10 +45,12 @@ type decoder struct {
 	schema   *jsonschema.Schema
 	names    []string // property names in schema order
 	patterns map[string]*regexp.Regexp
+	// stamped are names the server sets on what the tool writes.
+	stamped []string
 }
 
-func newDecoder(s *jsonschema.Schema) *decoder {
-	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}}
+func newDecoder(s *jsonschema.Schema, stamped []string) *decoder {
+	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}, stamped: stamped}
 	for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
 		d.names = append(d.names, pair.Key)
 		if p := pair.Value.Pattern; p != "" {
@@ -96,6 +98,10 @@ func (d *decoder) Decode(raw []byte, target any) error {
 	var p problems
 	var unknown []string
 	for _, name := range order {
+		if slices.Contains(d.stamped, name) {
+			p.add(name, "is set by the server on every entry it writes (who called, over which session and client, when it was recorded), never by a caller; leave it out")
+			continue
+		}
 		if !slices.Contains(d.names, name) {
 			unknown = append(unknown, fmt.Sprintf("%q", clip(name)))
 		}

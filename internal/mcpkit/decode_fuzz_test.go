@@ -236,9 +236,14 @@ func checkEntry(t *testing.T, tool string, args []byte, a stream.Append) {
 			if f.Name != "value" && f.Value[0] != '{' {
 				fail(f, "is not an object")
 			}
-		case f.Name == "timestamp":
+		case f.Name == "timestamp" || f.Name == "recorded_at":
 			if _, err := time.Parse(time.RFC3339Nano, f.Value); err != nil || !strictTime.MatchString(f.Value) {
 				fail(f, "is not an RFC 3339 timestamp")
+			}
+		case f.Name == "origin":
+			// The server's stamp: a tool call's entry is the client's.
+			if f.Value != "client" {
+				fail(f, "is not the origin of a client's entry")
 			}
 		default:
 			fail(f, "is not a field of the tool")

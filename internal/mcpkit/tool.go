@@ -38,6 +38,18 @@ type Spec[In, Out any] struct {
 	// timeout, e.g. a bounded wait for a lock.
 	Budget func(in *In) time.Duration
 	Handle func(ctx context.Context, in *In) (*Out, error)
+	// Record, when set, says what the server's record of a call keeps:
+	// the arguments that identify the action (inputs) and the results
+	// that say what happened (outputs; out is nil when the call failed).
+	// It never returns a secret.
+	Record func(in *In, out *Out) (inputs, outputs map[string]any)
+	// Secret names the arguments no record of a call keeps, whatever
+	// audit.record_arguments says (a lock's token).
+	Secret []string
+	// Stamped names the fields the server sets on what the tool writes
+	// (who called, when it was recorded); an argument of such a name is
+	// refused saying so.
+	Stamped []string
 }
 
 // Tool is a tool ready to register: its definition with raw schemas, and a
@@ -47,6 +59,12 @@ type Tool struct {
 	// Call runs the tool on raw JSON arguments; once they are valid, the
 	// call runs under a deadline of timeout (plus the tool's budget).
 	Call func(ctx context.Context, args []byte, timeout time.Duration) (any, error)
+
+	// run is Call that also returns the decoded input (nil when the
+	// arguments are invalid), for record.
+	run    func(ctx context.Context, args []byte, timeout time.Duration) (in, out any, err error)
+	record func(in, out any) (inputs, outputs map[string]any)
+	secret []string
 }
 
 // Name returns the tool's name.
@@ -73,27 +91,48 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 		IdempotentHint:  mcp.ToBoolPtr(h.Idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(h.OpenWorld),
 	}
-	dec := newDecoder(in)
-	return Tool{
+	dec := newDecoder(in, spec.Stamped)
+	run := func(ctx context.Context, args []byte, timeout time.Duration) (any, any, error) {
+		var v In
+		if err := dec.Decode(args, &v); err != nil {
+			return nil, nil, err
+		}
+		if c, ok := any(&v).(interface{ Check() error }); ok {
+			if err := c.Check(); err != nil {
+				return nil, nil, err
+			}
+		}
+		if spec.Budget != nil {
+			timeout += spec.Budget(&v)
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		out, err := spec.Handle(ctx, &v)
+		if err != nil || out == nil {
+			return &v, nil, err
+		}
+		return &v, out, nil
+	}
+	t := Tool{
 		Def: def,
 		Call: func(ctx context.Context, args []byte, timeout time.Duration) (any, error) {
-			var v In
-			if err := dec.Decode(args, &v); err != nil {
-				return nil, err
-			}
-			if c, ok := any(&v).(interface{ Check() error }); ok {
-				if err := c.Check(); err != nil {
-					return nil, err
-				}
-			}
-			if spec.Budget != nil {
-				timeout += spec.Budget(&v)
-			}
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			return spec.Handle(ctx, &v)
+			_, out, err := run(ctx, args, timeout)
+			return out, err
 		},
+		run:    run,
+		secret: spec.Secret,
 	}
+	if spec.Record != nil {
+		t.record = func(in, out any) (map[string]any, map[string]any) {
+			i, _ := in.(*In)
+			if i == nil {
+				return nil, nil
+			}
+			o, _ := out.(*Out)
+			return spec.Record(i, o)
+		}
+	}
+	return t
 }
 
 // Call is what an Observer learns of one finished tool call.
@@ -104,11 +143,17 @@ type Call struct {
 	Err      error // nil on success
 	// Message is the sentence the caller was told for Err (see Message):
 	// what a record of the call may keep; Err may hold raw Redis text.
-	Message   string
-	Result    any // the structured result on success
-	SessionID string
-	// Caller is the authenticated caller's name, when the transport has one.
-	Caller string
+	Message string
+	Result  any // the structured result on success
+	// Valid: the arguments decoded and passed their checks.
+	Valid bool
+	// Provenance is who called, as the transport and protocol say.
+	Provenance Provenance
+	// Inputs and Outputs are what the tool's Record keeps of a valid
+	// call: the identifying arguments, and (on success) results.
+	Inputs, Outputs map[string]any
+	// Secret names the arguments a record must never keep.
+	Secret []string
 }
 
 // Observer is told of every finished call, e.g. to audit it.
@@ -128,8 +173,10 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 		if len(args) == 0 && req.Params.Arguments != nil {
 			args, _ = json.Marshal(req.Params.Arguments)
 		}
+		prov := provenanceOf(ctx)
+		ctx = WithProvenance(ctx, prov)
 		start := time.Now()
-		var out any
+		var in, out any
 		var err error
 		func() {
 			defer func() {
@@ -137,7 +184,11 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 					err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
 				}
 			}()
-			out, err = t.Call(ctx, args, timeout)
+			if t.run == nil {
+				out, err = t.Call(ctx, args, timeout)
+				return
+			}
+			in, out, err = t.run(ctx, args, timeout)
 		}()
 		var text []byte
 		if err == nil {
@@ -150,9 +201,14 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 			msg = Message(err, t.Def.Name, log)
 		}
 		if obs != nil {
-			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Message: msg, Result: out, Caller: CallerFrom(ctx)}
-			if s := server.ClientSessionFromContext(ctx); s != nil {
-				c.SessionID = s.SessionID()
+			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Message: msg, Result: out,
+				Valid: in != nil, Provenance: prov, Secret: t.secret}
+			if t.record != nil && in != nil {
+				res := out
+				if err != nil {
+					res = nil
+				}
+				c.Inputs, c.Outputs = t.record(in, res)
 			}
 			obs(ctx, c)
 		}

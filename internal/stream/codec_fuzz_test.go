@@ -18,7 +18,7 @@ import (
 // states it for consumers.
 var codecOrders = map[reflect.Type][]string{
 	reflect.TypeFor[tools.AuditRecord](): {"module", "procedure", "status", "inputs", "outputs", "session_id", "workflow_id", "user_id",
-		"rationale", "error_code", "log_id", "timestamp", "duration_ms", "input_bytes", "error", "mcp_session_id"},
+		"rationale", "error_code", "log_id", "timestamp", "duration_ms", "input_bytes", "error", "caller", "mcp_session_id", "client", "recorded_at", "origin"},
 	reflect.TypeFor[tools.CCWJDeltaInput]():     {"workflow_id", "phase_id", "field", "value", "timestamp", "event_id"},
 	reflect.TypeFor[tools.FeedbackInput]():      {"feedback", "session_id", "user_id", "module", "procedure", "timestamp", "event_id"},
 	reflect.TypeFor[tools.WorkflowEventInput](): {"workflow_id", "phase", "event_type", "details", "timestamp", "event_id"},
@@ -66,7 +66,7 @@ func FuzzCodecRoundTrip(f *testing.F) {
 					Module: mcpkit.Name(s1), Procedure: mcpkit.Name(s2), Status: "ok", Inputs: mcpkit.Object(j1), Outputs: mcpkit.Object(j2),
 					SessionID: mcpkit.Name(s2), Rationale: mcpkit.Text(s1), ErrorCode: mcpkit.Name(s2), Timestamp: mcpkit.Timestamp(s1),
 				},
-				DurationMS: &fl, InputBytes: ptr(int(n)), Error: s2, MCPSessionID: s1,
+				DurationMS: &fl, InputBytes: ptr(int(n)), Error: s2, Stamp: tools.Stamp{MCPSessionID: s1},
 			},
 			&tools.CCWJDeltaInput{WorkflowID: mcpkit.Name(s1), PhaseID: mcpkit.Name(s2), Field: "f", Value: mcpkit.Value(j1), EventID: mcpkit.Name(s2)},
 			&tools.FeedbackInput{Feedback: mcpkit.Text(s1), Module: mcpkit.Name(s2), Timestamp: mcpkit.Timestamp(s2)},

@@ -107,7 +107,7 @@ func TestCodecEncodesTheAuditRecordInStructOrderOmittingAbsentFields(t *testing.
 			Module: "m", Procedure: "p", Status: "ok", Inputs: mcpkit.Object(`{ "a" : [1, 2] }`),
 			WorkflowID: "w", Rationale: "r", LogID: "l", Timestamp: "2026-01-02T15:04:05.000Z",
 		},
-		DurationMS: ptr(1.5), InputBytes: ptr(0), MCPSessionID: "sess",
+		DurationMS: ptr(1.5), InputBytes: ptr(0), Stamp: tools.Stamp{MCPSessionID: "sess"},
 	}
 	fields, got := codecRoundTrip(t, rec)
 	want := []string{"module", "procedure", "status", "inputs", "workflow_id", "rationale", "log_id", "timestamp", "duration_ms", "input_bytes", "mcp_session_id"}
@@ -135,8 +135,10 @@ func TestCodecRoundTripsEveryToolRecord(t *testing.T) {
 				Outputs: mcpkit.Object(`{}`), SessionID: "s", WorkflowID: "w", UserID: "u", Rationale: mcpkit.Text(awkward),
 				ErrorCode: "invalid_argument", LogID: "l", Timestamp: "2026-01-02T15:04:05.000+01:00",
 			},
-			DurationMS: ptr(0.001), InputBytes: ptr(math.MaxInt), Error: awkward, MCPSessionID: "x",
-		}, []string{"module", "procedure", "status", "inputs", "outputs", "session_id", "workflow_id", "user_id", "rationale", "error_code", "log_id", "timestamp", "duration_ms", "input_bytes", "error", "mcp_session_id"}},
+			DurationMS: ptr(0.001), InputBytes: ptr(math.MaxInt), Error: awkward,
+			Stamp: tools.Stamp{Caller: "c", MCPSessionID: "x", Client: "cl/1", RecordedAt: "2026-01-02T15:04:05.000Z", Origin: tools.OriginServer},
+		}, []string{"module", "procedure", "status", "inputs", "outputs", "session_id", "workflow_id", "user_id", "rationale", "error_code", "log_id", "timestamp", "duration_ms", "input_bytes", "error",
+			"caller", "mcp_session_id", "client", "recorded_at", "origin"}},
 		{"a minimal audit record", &tools.AuditRecord{AuditLogInput: tools.AuditLogInput{Module: "m", Procedure: "p", Status: "ok"}},
 			[]string{"module", "procedure", "status"}},
 		{"a delta holding a string", &tools.CCWJDeltaInput{WorkflowID: "w", PhaseID: "p", Field: "f", Value: mcpkit.Value(`"hello"`), Timestamp: "t", EventID: "e"},

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -113,6 +114,31 @@ type sessionError struct{}
 func (*sessionError) Error() string { return "unknown session" }
 
 var _ server.SessionIdManager = (*sessions)(nil)
+
+// clientInfo keeps what a client said of itself in initialize, so what it
+// writes can name it (server.SessionWithClientInfo: mcp-go sets it).
+type clientInfo struct {
+	info, caps atomic.Value // mcp.Implementation, mcp.ClientCapabilities
+}
+
+func (c *clientInfo) SetClientInfo(i mcp.Implementation) { c.info.Store(i) }
+
+func (c *clientInfo) GetClientInfo() mcp.Implementation {
+	i, _ := c.info.Load().(mcp.Implementation)
+	return i
+}
+
+func (c *clientInfo) SetClientCapabilities(cc mcp.ClientCapabilities) { c.caps.Store(cc) }
+
+func (c *clientInfo) GetClientCapabilities() mcp.ClientCapabilities {
+	cc, _ := c.caps.Load().(mcp.ClientCapabilities)
+	return cc
+}
+
+var (
+	_ server.SessionWithClientInfo = (*session)(nil)
+	_ server.SessionWithClientInfo = (*sseSession)(nil)
+)
 
 // guardStreamable enforces the session rules of Streamable HTTP in front of
 // mcp-go, which answers some of them wrongly: a GET without a session id

@@ -61,6 +61,7 @@ func newSSEServer(s *server.MCPServer, table *sessions, writeTimeout time.Durati
 
 // sseSession is one SSE client; it implements server.ClientSession.
 type sseSession struct {
+	clientInfo
 	id, owner string
 	ctx       context.Context // ends with the stream, or when the session is ended
 	end       context.CancelCauseFunc

@@ -16,6 +16,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 )
 
 // Stdio serves MCP as newline-delimited JSON-RPC on a reader and a writer,
@@ -55,7 +57,9 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		return fmt.Errorf("register stdio session: %w", err)
 	}
 	defer t.Server.UnregisterSession(context.Background(), sess.SessionID())
-	ctx, cancel := context.WithCancel(t.Server.WithContext(ctx, sess))
+	// stdio has no MCP session id: "stdio" is mcp-go's key for the one
+	// client, not an id a record should carry.
+	ctx, cancel := context.WithCancel(mcpkit.WithoutSessionID(t.Server.WithContext(ctx, sess)))
 	defer cancel()
 
 	l := &loop{t: t, ctx: ctx, w: &writer{w: bufio.NewWriterSize(out, 64<<10)},
@@ -379,6 +383,7 @@ func (l *lineReader) arrived() ([]byte, error) {
 
 // session is the one client of a stdio server.
 type session struct {
+	clientInfo
 	notes       chan mcp.JSONRPCNotification
 	initialized atomic.Bool
 	level       atomic.Value // mcp.LoggingLevel
