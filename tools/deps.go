@@ -41,6 +41,8 @@ type Limiter interface {
 // Deps are what the tools are built from.
 type Deps struct {
 	Streams Streams
+	// Audit verifies the hash chains (verify_audit).
+	Audit   AuditVerifier
 	Locks   Locks
 	Limiter Limiter
 	// LockMaxTTL and LockMaxWait bound ttl_ms and wait_ms.

@@ -11,6 +11,7 @@ func All(d *Deps) []mcpkit.Tool {
 		emitWorkflowEvent(d),
 		readStream(d),
 		getContext(d),
+		verifyAudit(d),
 		acquireLock(d),
 		releaseLock(d),
 		extendLock(d),

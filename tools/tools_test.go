@@ -20,6 +20,7 @@ var hints = map[string]mcpkit.Hints{
 	"emit_workflow_event": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 	"read_stream":         {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 	"get_context":         {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+	"verify_audit":        {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 	// Takes a free lock; a second call with the same arguments does not get it.
 	"acquire_lock": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 	// Deletes the lock; releasing again changes nothing more.

@@ -29,11 +29,20 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	// The servers these tests start make their audit signing key under the
+	// user's config directory: a temporary one, not the developer's.
+	cfgDir, err := os.MkdirTemp("", "mcp-redis-e2e-config")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfgDir)
 	// MCP_REDIS_E2E_BIN runs these tests against another build, e.g. an
 	// older one, to see a new test fail there.
 	if b := os.Getenv("MCP_REDIS_E2E_BIN"); b != "" {
 		bin = b
-		os.Exit(m.Run())
+		code := m.Run()
+		_ = os.RemoveAll(cfgDir)
+		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "mcp-redis-e2e")
 	if err != nil {
@@ -48,6 +57,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
+	_ = os.RemoveAll(cfgDir)
 	os.Exit(code)
 }
 
@@ -164,7 +174,7 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, ","); got != "acquire_lock,audit_log,check_rate,emit_workflow_event,extend_lock,get_context,publish_ccwj_delta,read_stream,release_lock,submit_feedback" {
+	if got := strings.Join(names, ","); got != "acquire_lock,audit_log,check_rate,emit_workflow_event,extend_lock,get_context,publish_ccwj_delta,read_stream,release_lock,submit_feedback,verify_audit" {
 		t.Errorf("tools = %s", got)
 	}
 
@@ -190,7 +200,8 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 		{
 			"publish_ccwj_delta", "ccwj_update_stream",
 			`{"workflow_id":"wf1","phase_id":"plan","field":"steps","value":[{"a":1},"two"],"timestamp":"2026-01-02T03:04:06Z","event_id":"D-1"}`,
-			map[string]string{"workflow_id": "wf1", "phase_id": "plan", "field": "steps", "value": `[{"a":1},"two"]`, "timestamp": "2026-01-02T03:04:06Z", "event_id": "D-1"},
+			// The caller's timestamp is stored in the server's form.
+			map[string]string{"workflow_id": "wf1", "phase_id": "plan", "field": "steps", "value": `[{"a":1},"two"]`, "timestamp": "2026-01-02T03:04:06.000Z", "event_id": "D-1"},
 			map[string]string{"event_id": "D-1", "workflow_id": "wf1", "phase_id": "plan", "field": "steps"},
 		},
 		{
@@ -218,7 +229,9 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 			if err != nil || len(msgs) != 1 {
 				t.Fatalf("XRANGE %s: %v %v", key, msgs, err)
 			}
-			got := msgs[0].Values
+			// The server's stamp (over stdio: the OS user), then the
+			// caller's fields exactly.
+			got := pvStripStamp(t, w.tool, msgs[0].Values, pvOSCaller(t))
 			want := w.want
 			if _, given := want["timestamp"]; !given {
 				// The server fills the time: RFC 3339, UTC, milliseconds.
@@ -270,6 +283,11 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 				t.Fatalf("read_stream = %v", page)
 			}
 			fields := entries[0].(map[string]any)["fields"].(map[string]any)
+			for _, k := range pvStamped {
+				if fmt.Sprint(fields[k]) != fmt.Sprint(msgs[0].Values[k]) {
+					t.Errorf("read_stream field %s = %v, want %v", k, fields[k], msgs[0].Values[k])
+				}
+			}
 			for k, v := range want {
 				if !sameJSON(fields[k], v) {
 					t.Errorf("read_stream field %s = %#v, want %s", k, fields[k], v)

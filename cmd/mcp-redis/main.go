@@ -8,12 +8,16 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-redis/mcp-redis/internal/app"
+	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/config"
+	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 )
 
 func main() {
@@ -41,7 +45,7 @@ server runs on an in-process Redis that keeps nothing.`,
 		SilenceErrors: true,
 	}
 	cmd.CompletionOptions.DisableDefaultCmd = true
-	cmd.AddCommand(serveCmd(), schemasCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), schemasCmd(), auditCmd(), versionCmd())
 	return cmd
 }
 
@@ -102,6 +106,125 @@ func schemasCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "schemas", "directory to write the schema files into")
+	return cmd
+}
+
+func auditCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify the audit hash chain; print the checkpoint signing key",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(auditVerifyCmd(), auditPublicKeyCmd())
+	return cmd
+}
+
+func auditVerifyCmd() *cobra.Command {
+	var o app.VerifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Walk a chained stream and its signed checkpoints; exit 1 naming the first broken entry",
+		Long: `Walk the hash chain of a chained stream (audit.chain; audit_log_stream by
+default) from its oldest entry (or --from), recompute every entry's hash,
+check every prev_hash against the entry before, the chain head against the
+last entry, and every checkpoint signed by the trusted key (--public-key,
+else the public half of audit.signing_key_file) against the entry it names.
+Redis is found as by serve (config.yaml, MCP_REDIS_*, --redis-url).
+
+Exit 0 with a summary when the chain is intact; exit 1 naming the first
+entry that was modified, deleted, inserted or reordered, or the checkpoint
+that shows a rewrite.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if cfg.Redis.URL == config.Embedded {
+				return fmt.Errorf("redis.url is embedded: the embedded Redis lives in the serving process; point --redis-url at the Redis to verify")
+			}
+			if o.Stream == "" {
+				o.Stream = keyspace.AuditLog
+			}
+			if !keyspace.IsStream(o.Stream) {
+				return fmt.Errorf("--stream %q is not one of %s", o.Stream, strings.Join(keyspace.Streams, ", "))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			start := time.Now()
+			r, trusted, err := app.Verify(ctx, cfg, o, newLogger(cfg.Log.Level))
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			secs := time.Since(start).Seconds()
+			fmt.Fprintf(out, "stream %s: %d entries checked in %.1fs (%.0f entries/s)", r.Key, r.Checked, secs, float64(r.Checked)/max(secs, 1e-9))
+			if r.Checked > 0 {
+				fmt.Fprintf(out, ", %s to %s", r.First, r.Last)
+				if r.FromGenesis {
+					fmt.Fprint(out, " (from the genesis)")
+				} else {
+					fmt.Fprint(out, " (the first entry's predecessor is trimmed or before --from)")
+				}
+			}
+			fmt.Fprintln(out)
+			if r.Unchained > 0 {
+				fmt.Fprintf(out, "%d entries before the chain began were skipped\n", r.Unchained)
+			}
+			switch {
+			case !trusted:
+				fmt.Fprintln(out, "checkpoints: not checked (no public key: pass --public-key)")
+			case r.Checkpoint != nil:
+				c := r.Checkpoint
+				fmt.Fprintf(out, "checkpoints: %d matched; last signed checkpoint: entry %s, hash %s, signed %s by key %s\n", r.Checkpoints, c.EntryID, c.Hash, c.Time, c.KeyID)
+			default:
+				fmt.Fprintf(out, "checkpoints: none signed by the trusted key in the range checked\n")
+			}
+			if r.OtherKeys > 0 {
+				fmt.Fprintf(out, "%d checkpoints signed by other keys were not checked\n", r.OtherKeys)
+			}
+			if p := r.Problem; p != nil {
+				return fmt.Errorf("the chain is broken at entry %s (%s): %s", p.EntryID, p.Kind, p.Reason)
+			}
+			fmt.Fprintln(out, "ok: the chain is intact")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Stream, "stream", keyspace.AuditLog, "chained stream to verify, by name without the prefix")
+	cmd.Flags().StringVar(&o.From, "from", "", "entry id to start at (default: the oldest entry kept)")
+	cmd.Flags().StringVar(&o.PublicKeyFile, "public-key", "", "PEM public key that signs the checkpoints (default: from audit.signing_key_file)")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func auditPublicKeyCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "public-key",
+		Short: "Print the public key that checks the audit checkpoints (PEM), generating the signing key when absent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			pub, path, err := app.PublicKey(cfg)
+			if err != nil {
+				return err
+			}
+			pem := audit.MarshalPublicKey(pub)
+			if out != "" {
+				if err := os.WriteFile(out, pem, 0o644); err != nil {
+					return fmt.Errorf("write the public key: %w", err)
+				}
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "key %s (key id %s)\n", path, audit.KeyID(pub))
+			_, err = cmd.OutOrStdout().Write(pem)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "also write the public key to this file")
+	config.AddFlags(cmd.Flags())
 	return cmd
 }
 

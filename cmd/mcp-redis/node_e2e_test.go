@@ -170,8 +170,7 @@ func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {
 		"--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
 
-	wantTools := []string{"acquire_lock", "audit_log", "check_rate", "emit_workflow_event", "extend_lock",
-		"get_context", "publish_ccwj_delta", "read_stream", "release_lock", "submit_feedback"}
+	wantTools := allTools
 
 	for _, tr := range []struct{ name, path string }{{"streamable", "/mcp"}, {"sse", "/sse"}} {
 		t.Run(tr.name, func(t *testing.T) {
@@ -236,7 +235,13 @@ func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {
 					t.Errorf("%s: XRANGE %s %s: %v %v", w.tool, key, entryID, msgs, err)
 					continue
 				}
-				got := msgs[0].Values
+				// The server's stamp (the token's name as the caller, the
+				// SDK client as it introduced itself), then the fields the
+				// client sent exactly.
+				if msgs[0].Values["client"] != "mcp-redis-node-e2e/1.0.0" {
+					t.Errorf("%s: client %v", w.tool, msgs[0].Values["client"])
+				}
+				got := pvStripStamp(t, w.tool, msgs[0].Values, "node-e2e")
 				want := clone(w.want)
 				want["timestamp"], _ = out["timestamp"].(string)
 				if len(got) != len(want) {

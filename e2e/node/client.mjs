@@ -30,6 +30,7 @@ const EXPECTED_TOOLS = [
   "read_stream",
   "release_lock",
   "submit_feedback",
+  "verify_audit",
 ];
 
 function usage(msg) {
@@ -246,6 +247,11 @@ async function main() {
   if (out) {
     expect(out.allowed === true && out.policy === "default" && out.subject === `node-e2e-${id}`, `check_rate: ${JSON.stringify(out)}`);
     expect(out.remaining === out.limit - 1, `check_rate: remaining ${out.remaining} of ${out.limit}`);
+  }
+
+  out = await call("verify_audit", {});
+  if (out) {
+    expect(out.ok === true && out.stream === prefix + "audit_log_stream" && out.checked >= 1, `verify_audit: ${JSON.stringify(out)}`);
   }
 
   const called = report.calls.map((c) => c.tool).sort();

@@ -110,6 +110,8 @@ while IFS= read -r name; do server_env+=(-u "$name"); done < <(compgen -e | grep
 if $allow_own_origin; then
   server_env+=("MCP_REDIS_HTTP_ALLOWED_ORIGINS=$base")
 fi
+# Its audit signing key goes in the run's own directory, not the user's.
+server_env+=("MCP_REDIS_AUDIT_SIGNING_KEY_FILE=$work/run/audit-signing.key")
 
 echo "== serving on $base/mcp (prefix $prefix, Redis $redis_url)"
 mkdir -p "$work/run"

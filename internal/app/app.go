@@ -14,6 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
@@ -21,7 +22,6 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/metrics"
 	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
-	"github.com/mcp-redis/mcp-redis/internal/stream"
 	"github.com/mcp-redis/mcp-redis/internal/transport"
 	"github.com/mcp-redis/mcp-redis/tools"
 )
@@ -48,7 +48,8 @@ type App struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 
-	locker *lock.Locker
+	locker      *lock.Locker
+	checkpoints *audit.Checkpointer // nil without a signing key
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -65,7 +66,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
 	locker := lock.New(conn.Client, keys, lock.WithLogger(log))
 	deps := depsFrom(cfg)
-	deps.Streams = stream.NewStore(conn.Client, keys, func(s string) int64 { return cfg.Streams.Get(s).MaxLen }, cfg.Idempotency.TTL)
+	chained, checkpoints := chainStore(cfg, conn, keys, log)
+	deps.Streams = chained
+	deps.Audit = chained
 	deps.Locks = locker
 	deps.Limiter = ratelimit.New(conn.Client, keys)
 
@@ -91,7 +94,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	for _, t := range all {
 		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
 	}
-	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker}, nil
+	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}, nil
 }
 
 // depsFrom carries the configuration the tools' schemas and checks need;
@@ -174,8 +177,12 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 	return t.Serve(ctx, ln)
 }
 
-// Close ends the lock subscription and releases Redis.
+// Close ends the lock subscription and the checkpointer, and releases
+// Redis.
 func (a *App) Close() error {
 	a.locker.Close()
+	if a.checkpoints != nil {
+		a.checkpoints.Close()
+	}
 	return a.Conn.Close()
 }

@@ -54,6 +54,15 @@ func (k Keyspace) Context(workflowID string) string {
 	return tag(k.Stream(CCWJUpdate)) + ":ctx:" + workflowID
 }
 
+// ChainHead is the head of a chained stream's hash chain, "<entry id>
+// <hash> <length>", written by the append script with each entry:
+// "{mcp:audit_log_stream}:chain".
+func (k Keyspace) ChainHead(stream string) string { return tag(k.Stream(stream)) + ":chain" }
+
+// Checkpoints is the stream of signed checkpoints of a chained stream:
+// "{mcp:audit_log_stream}:checkpoints".
+func (k Keyspace) Checkpoints(stream string) string { return tag(k.Stream(stream)) + ":checkpoints" }
+
 func tag(key string) string { return "{" + key + "}" }
 
 // ValidatePrefix reports why a prefix cannot be used, or nil. A prefix with

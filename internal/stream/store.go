@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
@@ -28,6 +29,8 @@ var appendScript = redis.NewScript(appendSrc)
 // Client is the part of go-redis the store uses.
 type Client interface {
 	redis.Scripter
+	Pipeline() redis.Pipeliner
+	Get(ctx context.Context, key string) *redis.StringCmd
 	XRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
 	XRevRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
@@ -39,12 +42,47 @@ type Store struct {
 	keys    keyspace.Keyspace
 	maxLen  func(stream string) int64
 	idemTTL time.Duration
+	// chains holds the chained streams by name; fixed by NewStore.
+	chains map[string]*chainer
+	onLink func(Link)
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithChain hash-chains the entries of the streams named (see package
+// audit): each gets prev_hash and hash as its last two fields, linked to
+// its predecessor in the same script that appends it. onLink, when not nil,
+// is told of every entry linked; it runs on the appending goroutine and
+// must not block.
+func WithChain(streams []string, onLink func(Link)) Option {
+	return func(s *Store) {
+		for _, name := range streams {
+			s.chains[name] = &chainer{s: s, stream: name, key: s.keys.Stream(name), headKey: s.keys.ChainHead(name)}
+		}
+		s.onLink = onLink
+	}
+}
+
+// Link is one entry linked into a chain.
+type Link struct {
+	Stream, Key, ID, Hash string
+	// Length is the chain's length with this entry, counted from its
+	// genesis (trimming does not shorten it).
+	Length int64
 }
 
 // NewStore returns a Store. maxLen gives each stream's MAXLEN ~ retention.
-func NewStore(c Client, keys keyspace.Keyspace, maxLen func(stream string) int64, idemTTL time.Duration) *Store {
-	return &Store{rdb: c, keys: keys, maxLen: maxLen, idemTTL: idemTTL}
+func NewStore(c Client, keys keyspace.Keyspace, maxLen func(stream string) int64, idemTTL time.Duration, opts ...Option) *Store {
+	s := &Store{rdb: c, keys: keys, maxLen: maxLen, idemTTL: idemTTL, chains: map[string]*chainer{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Chained reports whether stream is hash-chained.
+func (s *Store) Chained(stream string) bool { return s.chains[stream] != nil }
 
 // Append is one entry to write.
 type Append struct {
@@ -77,19 +115,45 @@ type Appended struct {
 	Duplicate bool
 	// Timestamp is the first entry's timestamp field, for a duplicate.
 	Timestamp string
+	// Hash is the entry's chain hash, for a new entry of a chained stream.
+	Hash string
 }
 
-// Append writes one entry atomically: the idempotency check, XADD … MAXLEN ~,
-// the context update and the PUBLISH are one script. A repeated IdemID with
-// the same fingerprint returns the first entry's id and writes nothing; with
-// another fingerprint it is a fault.Conflict.
+// script is one run of append.lua; the chain fills args[chainArg] and
+// args[chainArg+1] (ARGV[10], ARGV[11]) for each attempt.
+type script struct {
+	stream, key string
+	keys        []string
+	args        []any
+	idemID      string
+}
+
+const chainArg = 9
+
+// Append writes one entry atomically: the idempotency check, the chain
+// link, XADD … MAXLEN ~, the context update and the PUBLISH are one
+// script. A repeated IdemID with the same fingerprint returns the first
+// entry's id and writes nothing; with another fingerprint it is a
+// fault.Conflict.
 func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
+	sc, err := s.script(a)
+	if err != nil {
+		return Appended{}, err
+	}
+	if c := s.chains[a.Stream]; c != nil {
+		return c.append(ctx, sc, a.Fields)
+	}
+	res, err := appendScript.Run(ctx, s.rdb, sc.keys, sc.args...).Slice()
+	return sc.outcome(res, err)
+}
+
+func (s *Store) script(a Append) (*script, error) {
 	key := s.keys.Stream(a.Stream)
-	keys := []string{key}
-	args := make([]any, 0, 9+2*len(a.Fields))
+	sc := &script{stream: a.Stream, key: key, keys: []string{key}, idemID: a.IdemID}
+	args := make([]any, 0, 15+2*len(a.Fields))
 	args = append(args, s.maxLen(a.Stream))
 	if a.IdemID != "" {
-		keys = append(keys, s.keys.Idempotency(a.Stream, a.IdemID))
+		sc.keys = append(sc.keys, s.keys.Idempotency(a.Stream, a.IdemID))
 		args = append(args, max(s.idemTTL.Milliseconds(), 1))
 	} else {
 		args = append(args, 0)
@@ -99,30 +163,52 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	if c := a.Context; c != nil {
 		var v bytes.Buffer
 		if err := json.Compact(&v, c.Value); err != nil {
-			return Appended{}, fault.Invalidf("value", "not valid JSON: %v", err)
+			return nil, fault.Invalidf("value", "not valid JSON: %v", err)
 		}
-		keys = append(keys, s.keys.Context(c.WorkflowID))
+		sc.keys = append(sc.keys, s.keys.Context(c.WorkflowID))
 		args = append(args, CellField(c.PhaseID, c.Field), v.String(), c.UpdatedAt)
 	} else {
 		args = append(args, "", "", "")
 	}
+	args = append(args, "", "") // ARGV[10], ARGV[11]: the chain
 	for _, f := range a.Fields {
 		args = append(args, f.Name, f.Value)
 	}
-	res, err := appendScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if s.chains[a.Stream] != nil {
+		for _, f := range a.Fields {
+			if f.Name == audit.PrevHashField || f.Name == audit.HashField {
+				return nil, fault.Invalidf(f.Name, "is written by the server's hash chain, never by a caller")
+			}
+		}
+		sc.keys = append(sc.keys, s.keys.ChainHead(a.Stream))
+		args = append(args, audit.PrevHashField, "", audit.HashField, "")
+	}
+	sc.args = args
+	return sc, nil
+}
+
+// outcome reads the script's reply {id, state, text}.
+func (sc *script) outcome(res []any, err error) (Appended, error) {
 	if err != nil {
-		return Appended{}, rdb.Wrap("append to "+key, err)
+		return Appended{}, rdb.Wrap("append to "+sc.key, err)
 	}
 	if len(res) != 3 {
-		return Appended{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("append to %s: unexpected reply %v", key, res)}
+		return Appended{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("append to %s: unexpected reply %v", sc.key, res)}
 	}
 	id, _ := res[0].(string)
 	state, _ := res[1].(int64)
-	stamp, _ := res[2].(string)
-	out := Appended{Key: key, ID: id, Duplicate: state != 0, Timestamp: stamp}
-	if state == 2 {
-		return out, &fault.Error{Code: fault.Conflict, Field: idField(a.Stream),
-			Message: fmt.Sprintf("%q was already used for a different entry (%s) within the idempotency window; use a new id for a new entry", a.IdemID, id)}
+	text, _ := res[2].(string)
+	out := Appended{Key: sc.key, ID: id, Duplicate: state == 1 || state == 2}
+	switch state {
+	case 0:
+	case 1:
+		out.Timestamp = text
+	case 2:
+		out.Timestamp = text
+		return out, &fault.Error{Code: fault.Conflict, Field: idField(sc.stream),
+			Message: fmt.Sprintf("%q was already used for a different entry (%s) within the idempotency window; use a new id for a new entry", sc.idemID, id)}
+	default:
+		return Appended{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("append to %s: unexpected state %d", sc.key, state)}
 	}
 	return out, nil
 }

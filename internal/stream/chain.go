@@ -1,0 +1,244 @@
+package stream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcp-redis/mcp-redis/internal/audit"
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/rdb"
+)
+
+// A chained stream's appends are linked by one goroutine per stream and
+// process at a time, which sends them in order in one pipeline: each
+// entry is hashed onto the one before it in the batch, so a process's own
+// appends never race each other, and a batch costs one round trip. Another
+// process's append in between makes the rest of the batch miss the head;
+// append.lua then writes nothing and answers the head, and those entries
+// are rehashed onto it and sent again.
+const (
+	// maxBatch and maxBatchBytes bound one pipeline.
+	maxBatch      = 128
+	maxBatchBytes = 1 << 20
+	// maxAttempts bounds how often one entry is rehashed because other
+	// writers moved the head first.
+	maxAttempts = 64
+)
+
+type chainer struct {
+	s                    *Store
+	stream, key, headKey string
+
+	mu      sync.Mutex
+	queue   []*pending
+	running bool
+
+	// head is the last head seen; only the running goroutine touches it.
+	head      string // hash
+	headKnown bool
+}
+
+type pending struct {
+	ctx      context.Context
+	sc       *script
+	prefix   []byte // the canonical encoding up to the prev_hash pair
+	size     int
+	attempts int
+	done     chan struct{}
+	out      Appended
+	err      error
+}
+
+func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appended, error) {
+	pairs := make([]audit.Pair, len(fields))
+	size := 0
+	for i, f := range fields {
+		pairs[i] = audit.Pair(f)
+		size += len(f.Name) + len(f.Value)
+	}
+	p := &pending{ctx: ctx, sc: sc, prefix: audit.Canonical(c.key, pairs), size: size, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	if !c.running {
+		c.running = true
+		go c.run()
+	}
+	c.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.out, p.err
+	case <-ctx.Done():
+		// The entry may still be written, as with any call whose answer
+		// is lost.
+		return Appended{}, rdb.Wrap("append to "+c.key, ctx.Err())
+	}
+}
+
+// run sends batches until the queue is empty.
+func (c *chainer) run() {
+	for {
+		c.mu.Lock()
+		n, bytes := 0, 0
+		for n < len(c.queue) && n < maxBatch && (n == 0 || bytes+c.queue[n].size <= maxBatchBytes) {
+			bytes += c.queue[n].size
+			n++
+		}
+		if n == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		batch := append([]*pending(nil), c.queue[:n]...)
+		c.queue = c.queue[n:]
+		c.mu.Unlock()
+		if retry := c.flush(batch); len(retry) > 0 {
+			c.mu.Lock()
+			c.queue = append(retry, c.queue...)
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (p *pending) finish(out Appended, err error) {
+	p.out, p.err = out, err
+	close(p.done)
+}
+
+// flush sends one batch and returns the entries to send again.
+func (c *chainer) flush(batch []*pending) []*pending {
+	live := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.finish(Appended{}, rdb.Wrap("append to "+c.key, err))
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	ctx, cancel := batchContext(live)
+	defer cancel()
+	if !c.headKnown {
+		h, err := c.s.rdb.Get(ctx, c.headKey).Result()
+		switch {
+		case err == redis.Nil:
+			c.head = audit.Genesis
+		case err != nil:
+			for _, p := range live {
+				p.finish(Appended{}, rdb.Wrap("read the chain head "+c.headKey, err))
+			}
+			return nil
+		default:
+			_, hash, _, ok := audit.ParseHead(h)
+			if !ok {
+				for _, p := range live {
+					p.finish(Appended{}, &fault.Error{Code: fault.Internal, Message: "the chain head " + c.headKey + " is malformed"})
+				}
+				return nil
+			}
+			c.head = hash
+		}
+		c.headKnown = true
+	}
+	prev := c.head
+	hashes := make([]string, len(live))
+	pipe := c.s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(live))
+	for i, p := range live {
+		hashes[i] = link(p.prefix, prev)
+		n := len(p.sc.args)
+		p.sc.args[chainArg], p.sc.args[chainArg+1] = prev, hashes[i]
+		p.sc.args[n-3], p.sc.args[n-1] = prev, hashes[i]
+		cmds[i] = appendScript.EvalSha(ctx, pipe, p.sc.keys, p.sc.args...)
+		prev = hashes[i]
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []*pending
+	loaded := false
+	for i, p := range live {
+		res, err := cmds[i].Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if !loaded {
+				if err := appendScript.Load(ctx, c.s.rdb).Err(); err != nil {
+					p.finish(Appended{}, rdb.Wrap("append to "+c.key, err))
+					continue
+				}
+				loaded = true
+			}
+			retry = append(retry, p)
+			continue
+		}
+		if err != nil {
+			// The outcome of what followed is unknown: read the head again.
+			c.headKnown = false
+			p.finish(p.sc.outcome(nil, err))
+			continue
+		}
+		if len(res) == 3 {
+			if state, _ := res[1].(int64); state == 3 {
+				head, _ := res[2].(string)
+				c.head = head
+				p.attempts++
+				if p.attempts >= maxAttempts {
+					p.finish(Appended{}, &fault.Error{Code: fault.Unavailable,
+						Message: fmt.Sprintf("append to %s: other writers kept moving the chain head (%d attempts); try again", c.key, p.attempts)})
+					continue
+				}
+				retry = append(retry, p)
+				continue
+			}
+		}
+		out, err := p.sc.outcome(res, err)
+		if err == nil && !out.Duplicate {
+			out.Hash = hashes[i]
+			c.head = hashes[i]
+			length, _ := strconv.ParseInt(res[2].(string), 10, 64)
+			if c.s.onLink != nil {
+				c.s.onLink(Link{Stream: c.stream, Key: c.key, ID: out.ID, Hash: hashes[i], Length: length})
+			}
+		}
+		p.finish(out, err)
+	}
+	return retry
+}
+
+// link is the hash of an entry whose canonical encoding up to prev_hash is
+// prefix, linked onto prev.
+func link(prefix []byte, prev string) string {
+	h := sha256.New()
+	h.Write(prefix)
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(audit.PrevHashField)))
+	h.Write(n[:])
+	h.Write([]byte(audit.PrevHashField))
+	binary.BigEndian.PutUint32(n[:], uint32(len(prev)))
+	h.Write(n[:])
+	h.Write([]byte(prev))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// batchContext keeps the values of the first call and runs until the
+// latest deadline of the calls in the batch, so one caller going away
+// does not fail the others.
+func batchContext(batch []*pending) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, p := range batch {
+		d, ok := p.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.WithoutCancel(p.ctx))
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), latest)
+}
