@@ -36,6 +36,8 @@ append to and read Redis streams (audit trail, context-window deltas,
 feedback, workflow events) and announce every write on pub/sub, keep each
 workflow's current context, take and give back distributed locks with
 fencing tokens, and make rate-limit decisions under configured policies.
+Every entry is stamped with who wrote it, and the audit trail is a hash
+chain with signed checkpoints that "mcp-redis audit verify" checks.
 
 Configuration: defaults < config.yaml (--config PATH, else ./config.yaml when
 present) < MCP_REDIS_* environment (redis.url is MCP_REDIS_REDIS_URL; a plain
