@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
@@ -126,5 +129,111 @@ func TestTheEmbeddedServerKeepsAChainThatVerifyAuditChecks(t *testing.T) {
 	rest := s.ok("verify_audit", map[string]any{"cursor": page["next"]})
 	if rest["ok"] != true || rest["from_genesis"] != false {
 		t.Fatalf("verify_audit resumed = %v", rest)
+	}
+}
+
+// The other kinds of tampering, each on a fresh chain that a server wrote,
+// through `audit verify`: an entry deleted with XDEL, one added with XADD
+// (correctly linked onto the head), and the tail rewritten with every hash
+// and the head recomputed, which only the signed checkpoints give away.
+func TestAuditVerifyNamesADeletedAnInsertedAndARewrittenEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind string
+		tamper     func(t *testing.T, rdb *redis.Client, key string, es []redis.XMessage) string // the entry id named
+	}{
+		{"deleted", "deleted", func(t *testing.T, rdb *redis.Client, key string, es []redis.XMessage) string {
+			rdb.XDel(context.Background(), key, es[20].ID)
+			return es[21].ID
+		}},
+		{"inserted", "inserted", func(t *testing.T, rdb *redis.Client, key string, es []redis.XMessage) string {
+			last := es[len(es)-1]
+			f := []audit.Pair{{Name: "module", Value: "m"}, {Name: "procedure", Value: "forged"}, {Name: audit.PrevHashField, Value: last.Values["hash"].(string)}}
+			return rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key,
+				Values: []string{"module", "m", "procedure", "forged", audit.PrevHashField, f[2].Value, audit.HashField, audit.Hash(key, f)}}).Val()
+		}},
+		{"rewritten", "rewritten", func(t *testing.T, rdb *redis.Client, key string, es []redis.XMessage) string {
+			eaRewriteChain(t, rdb, key, 25)
+			return es[29].ID // the first checkpoint at or after entry 25 (every 10th: the 30th entry)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rdb, prefix := testredis.Shared(t)
+			env := []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false", "MCP_REDIS_AUDIT_CHECKPOINT_EVERY=10",
+				"MCP_REDIS_AUDIT_SIGNING_KEY_FILE=" + filepath.Join(t.TempDir(), "audit-signing.key")}
+			pubFile := filepath.Join(t.TempDir(), "audit.pub")
+			pk := exec.Command(bin, "audit", "public-key", "--out", pubFile)
+			pk.Env = append(pk.Environ(), env...)
+			if out, err := pk.CombinedOutput(); err != nil {
+				t.Fatalf("audit public-key: %v\n%s", err, out)
+			}
+			s := spawn(t, env, "--redis-url", testredis.URL(), "--prefix", prefix)
+			for i := range 50 {
+				s.ok("audit_log", map[string]any{"module": "m", "procedure": fmt.Sprint("p", i), "status": "ok"})
+			}
+			key := prefix + "audit_log_stream"
+			deadline := time.Now().Add(5 * time.Second)
+			for rdb.XLen(context.Background(), "{"+key+"}:checkpoints").Val() < 5 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if out, ok := auditVerify(t, prefix, pubFile); !ok {
+				t.Fatalf("audit verify before tampering:\n%s", out)
+			}
+			want := tc.tamper(t, rdb, key, rdb.XRange(context.Background(), key, "-", "+").Val())
+			out, ok := auditVerify(t, prefix, pubFile)
+			if ok || !strings.Contains(out, "broken at entry "+want+" ("+tc.kind+")") {
+				t.Fatalf("audit verify after the entry was %s (want %s named):\n%s", tc.name, want, out)
+			}
+			t.Log(out)
+		})
+	}
+}
+
+// eaRewriteChain changes the procedure of every entry from the from-th on
+// and recomputes every prev_hash, hash and the chain head, as someone with
+// write access to Redis but not the signing key could: the stream is
+// rebuilt in a copy with the same ids and renamed over the original.
+func eaRewriteChain(t *testing.T, rdb *redis.Client, key string, from int) {
+	t.Helper()
+	ctx := context.Background()
+	all := rdb.Do(ctx, "XRANGE", key, "-", "+").Val().([]any)
+	tmp := key + ":rebuild"
+	pipe := rdb.TxPipeline()
+	prev, last := "", ""
+	for i, x := range all {
+		m := x.([]any)
+		id, kv := m[0].(string), m[1].([]any)
+		var pairs []audit.Pair
+		for j := 0; j+1 < len(kv); j += 2 {
+			pairs = append(pairs, audit.Pair{Name: kv[j].(string), Value: kv[j+1].(string)})
+		}
+		if i >= from {
+			var body []audit.Pair
+			for _, p := range pairs {
+				switch p.Name {
+				case audit.HashField:
+				case audit.PrevHashField:
+					body = append(body, audit.Pair{Name: p.Name, Value: prev})
+				case "procedure":
+					body = append(body, audit.Pair{Name: p.Name, Value: p.Value + "!"})
+				default:
+					body = append(body, p)
+				}
+			}
+			pairs = append(body, audit.Pair{Name: audit.HashField, Value: audit.Hash(key, body)})
+		}
+		args := []any{"XADD", tmp, id}
+		for _, p := range pairs {
+			args = append(args, p.Name, p.Value)
+			if p.Name == audit.HashField {
+				prev = p.Value
+			}
+		}
+		pipe.Do(ctx, args...)
+		last = id
+	}
+	pipe.Rename(ctx, tmp, key)
+	pipe.Set(ctx, "{"+key+"}:chain", fmt.Sprintf("%s %s %d", last, prev, len(all)), 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
