@@ -3,63 +3,15 @@ package stream_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
+	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
-
-// keyState is what a key holds: its type, its content by type, and its
-// remaining ttl (negative: none, or no key).
-type keyState struct {
-	typ, content string
-	pttl         time.Duration
-}
-
-func stateOf(t *testing.T, c redis.UniversalClient, key string) keyState {
-	t.Helper()
-	ctx := context.Background()
-	s := keyState{typ: c.Type(ctx, key).Val(), pttl: c.PTTL(ctx, key).Val()}
-	var content any
-	switch s.typ {
-	case "string":
-		content = c.Get(ctx, key).Val()
-	case "hash":
-		content = c.HGetAll(ctx, key).Val() // fmt prints maps sorted
-	case "stream":
-		content = c.XRange(ctx, key, "-", "+").Val()
-	case "zset":
-		content = c.ZRangeWithScores(ctx, key, 0, -1).Val()
-	case "list":
-		content = c.LRange(ctx, key, 0, -1).Val()
-	case "set":
-		m := c.SMembers(ctx, key).Val()
-		slices.Sort(m)
-		content = m
-	}
-	s.content = fmt.Sprint(content)
-	return s
-}
-
-// unchanged reports how after differs from before, or "": a ttl may only
-// have run down meanwhile.
-func (before keyState) unchanged(after keyState) string {
-	if before.typ != after.typ || before.content != after.content {
-		return fmt.Sprintf("was %s %s, is %s %s", before.typ, before.content, after.typ, after.content)
-	}
-	if (before.pttl < 0 || after.pttl < 0) && before.pttl != after.pttl ||
-		before.pttl >= 0 && (after.pttl > before.pttl || before.pttl-after.pttl > time.Second) {
-		return fmt.Sprintf("ttl was %v, is %v", before.pttl, after.pttl)
-	}
-	return ""
-}
 
 // A script does not roll back: an append that failed after its XADD left
 // the entry and its idempotency record behind, so the retry answered
@@ -129,9 +81,9 @@ func TestAnAppendThatMeetsAWrongTypedKeyFailsAndChangesNothing(t *testing.T) {
 				if cell := tc.append.Context; cell != nil {
 					involved = append(involved, keys.Context(cell.WorkflowID))
 				}
-				before := make([]keyState, len(involved))
+				before := make([]testredis.KeyState, len(involved))
 				for k, key := range involved {
-					before[k] = stateOf(t, c, key)
+					before[k] = testredis.StateOf(t, c, key)
 				}
 
 				got, err := s.Append(ctx, tc.append)
@@ -139,7 +91,7 @@ func TestAnAppendThatMeetsAWrongTypedKeyFailsAndChangesNothing(t *testing.T) {
 					t.Errorf("append = %+v, %v; want an internal error saying what %s holds", got, err, tc.key)
 				}
 				for k, key := range involved {
-					if d := before[k].unchanged(stateOf(t, c, key)); d != "" {
+					if d := before[k].Changed(testredis.StateOf(t, c, key)); d != "" {
 						t.Errorf("%s changed: %s", key, d)
 					}
 				}
