@@ -14,6 +14,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/jsonwalk"
 )
 
 // MaxDepth is how deeply an object or array argument may nest.
@@ -166,25 +167,25 @@ func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
 	}
 	args := map[string]json.RawMessage{}
 	var order []string
-	i := skipSpace(raw, 1)
+	i := jsonwalk.SkipSpace(raw, 1)
 	if raw[i] == '}' {
 		return args, order, nil
 	}
 	for {
-		end := stringEnd(raw, i)
-		name := memberName(raw[i:end])
-		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
-		vend := valueEnd(raw, i)
+		end := jsonwalk.StringEnd(raw, i)
+		name := jsonwalk.MemberName(raw[i:end])
+		i = jsonwalk.SkipSpace(raw, jsonwalk.SkipSpace(raw, end)+1) // past the colon
+		vend := jsonwalk.ValueEnd(raw, i)
 		if _, dup := args[name]; dup {
 			return nil, nil, fault.Invalidf(clip(name), "is given more than once")
 		}
 		args[name] = raw[i:vend]
 		order = append(order, name)
-		i = skipSpace(raw, vend)
+		i = jsonwalk.SkipSpace(raw, vend)
 		if raw[i] == '}' {
 			return args, order, nil
 		}
-		i = skipSpace(raw, i+1) // past the comma
+		i = jsonwalk.SkipSpace(raw, i+1) // past the comma
 	}
 }
 
@@ -195,19 +196,19 @@ func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
 // echoed with the bytes as they came.
 func notUTF8(raw []byte) error {
 	var p problems
-	i := skipSpace(raw, 1)
+	i := jsonwalk.SkipSpace(raw, 1)
 	for i < len(raw) && raw[i] == '"' {
-		end := stringEnd(raw, i)
-		name := memberName(raw[i:end])
-		vs := skipSpace(raw, skipSpace(raw, end)+1)
-		ve := valueEnd(raw, vs)
+		end := jsonwalk.StringEnd(raw, i)
+		name := jsonwalk.MemberName(raw[i:end])
+		vs := jsonwalk.SkipSpace(raw, jsonwalk.SkipSpace(raw, end)+1)
+		ve := jsonwalk.ValueEnd(raw, vs)
 		switch v := raw[vs:ve]; {
 		case !utf8.Valid(raw[i:end]):
 			p.add("arguments", "the argument name %q is not valid UTF-8; JSON text must be UTF-8", clip(string(raw[i+1:end-1])))
 		case !utf8.Valid(v):
 			p.add(clip(name), "is not valid UTF-8 (byte %d of its value is 0x%02x); JSON text must be UTF-8", badByte(v), v[badByte(v)])
 		}
-		i = skipSpace(raw, skipSpace(raw, ve)+1) // past the comma
+		i = jsonwalk.SkipSpace(raw, jsonwalk.SkipSpace(raw, ve)+1) // past the comma
 	}
 	if err := p.err(); err != nil {
 		return err
@@ -226,69 +227,6 @@ func badByte(b []byte) int {
 		i += n
 	}
 	return 0
-}
-
-// The helpers below walk JSON that json.Valid accepted.
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the string that starts at b[i].
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
-}
-
-// valueEnd returns the index just past the value that starts at b[i].
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	j := i
-	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
-		j++
-	}
-	return j
-}
-
-// memberName decodes a quoted member name; the common plain one is taken
-// as it is.
-func memberName(q []byte) string {
-	plain := q[1 : len(q)-1]
-	if bytes.IndexByte(plain, '\\') < 0 && utf8.Valid(plain) {
-		return string(plain)
-	}
-	var name string
-	_ = json.Unmarshal(q, &name)
-	return name
 }
 
 // jsonType names the JSON type of a raw value.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-redis/mcp-redis/internal/jsonwalk"
 )
 
 // JSON-RPC ids are echoed exactly as the client wrote them. mcp-go holds a
@@ -76,7 +78,7 @@ func encodeIDs(msg []byte, id json.RawMessage, method string) []byte {
 		return msg
 	}
 	var spans [][2]int // number values to replace, in order
-	start := skipSpace(msg, 0)
+	start := jsonwalk.SkipSpace(msg, 0)
 	if start == len(msg) || msg[start] != '{' {
 		return msg
 	}
@@ -171,18 +173,18 @@ func isNumberByte(c byte) bool {
 // eachMember calls f with the decoded name and the value's span of each
 // member of the object that starts at b[at], in order.
 func eachMember(b []byte, at int, f func(name string, start, end int)) {
-	i := skipSpace(b, at+1)
+	i := jsonwalk.SkipSpace(b, at+1)
 	for i < len(b) && b[i] == '"' {
-		ne := stringEnd(b, i)
-		name := memberName(b[i:ne])
-		vs := skipSpace(b, skipSpace(b, ne)+1) // past the colon
-		ve := valueEnd(b, vs)
+		ne := jsonwalk.StringEnd(b, i)
+		name := jsonwalk.MemberName(b[i:ne])
+		vs := jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, ne)+1) // past the colon
+		ve := jsonwalk.ValueEnd(b, vs)
 		f(name, vs, ve)
-		i = skipSpace(b, ve)
+		i = jsonwalk.SkipSpace(b, ve)
 		if i >= len(b) || b[i] != ',' {
 			return
 		}
-		i = skipSpace(b, i+1)
+		i = jsonwalk.SkipSpace(b, i+1)
 	}
 }
 
@@ -196,66 +198,4 @@ func memberSpan(b []byte, at int, name string, fold bool) (start, end int, ok bo
 		}
 	})
 	return start, end, ok
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the string that starts at b[i].
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
-}
-
-// valueEnd returns the index just past the value that starts at b[i].
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return len(b)
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	j := i
-	for j < len(b) && (isNumberByte(b[j]) || b[j] >= 'a' && b[j] <= 'z') {
-		j++ // a number, true, false or null
-	}
-	return j
-}
-
-// memberName decodes a quoted member name.
-func memberName(q []byte) string {
-	if plain := q[1 : len(q)-1]; bytes.IndexByte(plain, '\\') < 0 {
-		return string(plain)
-	}
-	var name string
-	_ = json.Unmarshal(q, &name)
-	return name
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcp-redis/mcp-redis/internal/jsonwalk"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 )
 
@@ -200,7 +201,7 @@ func (l *loop) serve(c *call, line []byte, id json.RawMessage) {
 // mcp-go is handed the notification too, and cancels the call as well
 // when it has registered it.
 func (l *loop) cancel(msg []byte) {
-	params, _, ok := memberSpan(msg, skipSpace(msg, 0), "params", true)
+	params, _, ok := memberSpan(msg, jsonwalk.SkipSpace(msg, 0), "params", true)
 	if !ok || msg[params] != '{' {
 		return
 	}
