@@ -1,15 +1,11 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,56 +33,13 @@ const (
 
 // eiProc is the binary over stdio, spoken to in raw bytes; every line it
 // writes to stdout is kept in order.
-type eiProc struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan []byte
-	stderr *lockedBuffer
-	exited chan struct{}
-}
+type eiProc struct{ *rawStdio }
 
 // eiStartStdio starts `mcp-redis serve` over stdio against the shared Redis
 // under prefix, with env added, and initialises a 2025-11-25 session.
 func eiStartStdio(t *testing.T, prefix string, env ...string) *eiProc {
 	t.Helper()
-	p := &eiProc{lines: make(chan []byte, 1024), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--redis-url", testredis.URL(), "--prefix", prefix)
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Env = append(append(os.Environ(), "MCP_REDIS_AUDIT_TOOL_CALLS=false"), env...)
-	p.cmd.Stderr = p.stderr
-	var err error
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			p.lines <- slices.Clone(sc.Bytes())
-		}
-		close(p.lines)
-	}()
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.stdin.Close()
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-			t.Errorf("the server did not exit when stdin closed")
-		}
-	})
+	p := &eiProc{startRawStdio(t, prefix, 1024, env...)}
 	p.send(t, `{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"ei","version":"1"}}}`)
 	if m := p.next(t); string(m.ID) != `"init"` || m.Result == nil {
 		t.Fatalf("initialize answered %s", m.line)
