@@ -29,8 +29,8 @@ type Streams interface {
 // Locks is what the lock tools need of the Redis layer.
 type Locks interface {
 	Acquire(ctx context.Context, resource string, ttl, wait time.Duration, owner string) (lock.Grant, error)
-	Release(ctx context.Context, resource, token string) (bool, error)
-	Extend(ctx context.Context, resource, token string, ttl time.Duration) (bool, time.Time, error)
+	ReleaseHeld(ctx context.Context, resource, token string) (lock.Holder, bool, error)
+	ExtendHeld(ctx context.Context, resource, token string, ttl time.Duration) (lock.Holder, bool, time.Time, error)
 }
 
 // Limiter is what check_rate needs of the Redis layer.

@@ -22,7 +22,10 @@ type ExtendLockResult struct {
 	Resource  string `json:"resource" jsonschema_description:"The resource."`
 	TTLMS     int64  `json:"ttl_ms,omitempty" jsonschema_description:"The new ttl, when extended."`
 	ExpiresAt string `json:"expires_at,omitempty" jsonschema_description:"The new expiry, RFC 3339 UTC by Redis's clock, when extended."`
-	Reason    string `json:"reason,omitempty" jsonschema:"enum=not_held" jsonschema_description:"not_held: the token does not hold the lock (wrong, or the lock expired or went to another); nothing was changed."`
+	// FencingToken and Owner name the grant that was extended.
+	FencingToken int64  `json:"fencing_token,omitempty" jsonschema_description:"The fencing token of the grant extended, when extended."`
+	Owner        string `json:"owner,omitempty" jsonschema_description:"The owner label of the grant extended, when it has one."`
+	Reason       string `json:"reason,omitempty" jsonschema:"enum=not_held" jsonschema_description:"not_held: the token does not hold the lock (wrong, or the lock expired or went to another); nothing was changed."`
 }
 
 func extendLock(d *Deps) mcpkit.Tool {
@@ -39,18 +42,23 @@ func extendLock(d *Deps) mcpkit.Tool {
 			if out == nil {
 				return inputs, nil
 			}
-			return inputs, fields("extended", out.Extended, "expires_at", out.ExpiresAt, "reason", out.Reason)
+			o := fields("extended", out.Extended, "expires_at", out.ExpiresAt, "reason", out.Reason, "owner", out.Owner)
+			if out.FencingToken > 0 {
+				o["fencing_token"] = out.FencingToken
+			}
+			return inputs, o
 		},
 		Handle: func(ctx context.Context, in *ExtendLockInput) (*ExtendLockResult, error) {
 			ttl := time.Duration(in.TTLMS) * time.Millisecond
-			ok, until, err := d.Locks.Extend(ctx, string(in.Resource), in.Token, ttl)
+			h, ok, until, err := d.Locks.ExtendHeld(ctx, string(in.Resource), in.Token, ttl)
 			if err != nil {
 				return nil, err
 			}
 			if !ok {
 				return &ExtendLockResult{Resource: string(in.Resource), Reason: "not_held"}, nil
 			}
-			return &ExtendLockResult{Extended: true, Resource: string(in.Resource), TTLMS: in.TTLMS, ExpiresAt: Timestamp(until)}, nil
+			return &ExtendLockResult{Extended: true, Resource: string(in.Resource), TTLMS: in.TTLMS, ExpiresAt: Timestamp(until),
+				FencingToken: h.Fence, Owner: h.Owner}, nil
 		},
 	})
 }

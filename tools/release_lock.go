@@ -16,7 +16,10 @@ type ReleaseLockInput struct {
 type ReleaseLockResult struct {
 	Released bool   `json:"released" jsonschema_description:"True when the lock was yours and is now free."`
 	Resource string `json:"resource" jsonschema_description:"The resource."`
-	Reason   string `json:"reason,omitempty" jsonschema:"enum=not_held" jsonschema_description:"not_held: the token does not hold the lock (wrong, or the lock expired or went to another); nothing was changed."`
+	// FencingToken and Owner name the grant that was released.
+	FencingToken int64  `json:"fencing_token,omitempty" jsonschema_description:"The fencing token of the grant released, when released."`
+	Owner        string `json:"owner,omitempty" jsonschema_description:"The owner label of the grant released, when it had one."`
+	Reason       string `json:"reason,omitempty" jsonschema:"enum=not_held" jsonschema_description:"not_held: the token does not hold the lock (wrong, or the lock expired or went to another); nothing was changed."`
 }
 
 func releaseLock(d *Deps) mcpkit.Tool {
@@ -32,18 +35,21 @@ func releaseLock(d *Deps) mcpkit.Tool {
 			if out == nil {
 				return inputs, nil
 			}
-			return inputs, fields("released", out.Released, "reason", out.Reason)
+			o := fields("released", out.Released, "reason", out.Reason, "owner", out.Owner)
+			if out.FencingToken > 0 {
+				o["fencing_token"] = out.FencingToken
+			}
+			return inputs, o
 		},
 		Handle: func(ctx context.Context, in *ReleaseLockInput) (*ReleaseLockResult, error) {
-			ok, err := d.Locks.Release(ctx, string(in.Resource), in.Token)
+			h, ok, err := d.Locks.ReleaseHeld(ctx, string(in.Resource), in.Token)
 			if err != nil {
 				return nil, err
 			}
-			out := &ReleaseLockResult{Released: ok, Resource: string(in.Resource)}
 			if !ok {
-				out.Reason = "not_held"
+				return &ReleaseLockResult{Resource: string(in.Resource), Reason: "not_held"}, nil
 			}
-			return out, nil
+			return &ReleaseLockResult{Released: true, Resource: string(in.Resource), FencingToken: h.Fence, Owner: h.Owner}, nil
 		},
 	})
 }

@@ -161,7 +161,7 @@ func measureLockRateSeries(ctx context.Context, o options, rdb redisClient, pref
 func rawLockPair(rdb redisClient, keys keyspace.Keyspace) func(ctx context.Context, i int) error {
 	key := keys.Lock(lockResource)
 	acquireKeys := []string{key, keys.LockFence(lockResource), keys.LockOwner(lockResource)}
-	releaseKeys := []string{key, keys.LockOwner(lockResource)}
+	releaseKeys := []string{key, keys.LockOwner(lockResource), keys.LockFence(lockResource)}
 	channel := keys.LockEvents()
 	note, _ := json.Marshal(map[string]string{"event": "released", "resource": lockResource, "key": key})
 	return func(ctx context.Context, _ int) error {
@@ -177,11 +177,11 @@ func rawLockPair(rdb redisClient, keys keyspace.Keyspace) func(ctx context.Conte
 		}
 		rctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
-		n, err := lock.ReleaseScript.Run(rctx, rdb, releaseKeys, token, channel, string(note)).Int64()
+		res, err = lock.ReleaseScript.Run(rctx, rdb, releaseKeys, token, channel, string(note)).Slice()
 		if err != nil {
 			return fmt.Errorf("release: %w", err)
 		}
-		if n != 1 {
+		if len(res) == 0 || res[0] != int64(1) {
 			return errors.New("release: not released")
 		}
 		return nil

@@ -283,7 +283,14 @@ func TestCallRecordsOfEveryToolSayWhatHappenedAndNeverKeepALockToken(t *testing.
 
 			_, in, out = pvCallRecord(h, "extend_lock")
 			pvHas(t, "extend_lock", in, map[string]string{"resource": `"pv/res"`, "ttl_ms": "9000"})
-			pvHas(t, "extend_lock outputs", out, map[string]string{"extended": "true"})
+			pvHas(t, "extend_lock outputs", out, map[string]string{"extended": "true", "owner": `"agent-7"`, "fencing_token": fmt.Sprint(a["fencing_token"])})
+			var released map[string]any
+			for _, m := range h.entries(keyspace.AuditLog) {
+				if m.Values["module"] == "mcp-redis" && m.Values["procedure"] == "release_lock" && released == nil {
+					_ = json.Unmarshal([]byte(m.Values["outputs"].(string)), &released)
+				}
+			}
+			pvHas(t, "release_lock outputs (held)", released, map[string]string{"released": "true", "owner": `"agent-7"`, "fencing_token": fmt.Sprint(a["fencing_token"])})
 
 			_, in, out = pvCallRecord(h, "release_lock")
 			pvHas(t, "release_lock", in, map[string]string{"resource": `"pv/res"`})

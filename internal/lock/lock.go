@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -313,34 +314,85 @@ func (l *Locker) try(ctx context.Context, resource, token string, ttl time.Durat
 	return g, nil
 }
 
+// Holder is what a release or an extend learns of the grant whose token
+// held the lock: its owner label and fencing token.
+type Holder struct {
+	Owner string
+	Fence int64
+}
+
 // Release deletes the lock if token holds it, and announces the release.
 // It reports false, leaving the lock untouched, when token does not hold
 // it (wrong, empty, foreign or expired).
 func (l *Locker) Release(ctx context.Context, resource, token string) (bool, error) {
+	_, ok, err := l.ReleaseHeld(ctx, resource, token)
+	return ok, err
+}
+
+// ReleaseHeld is Release, telling also which grant it ended.
+func (l *Locker) ReleaseHeld(ctx context.Context, resource, token string) (Holder, bool, error) {
 	key := l.keys.Lock(resource)
 	note, _ := json.Marshal(map[string]string{"event": "released", "resource": resource, "key": key})
-	n, err := ReleaseScript.Run(ctx, l.rdb, []string{key, l.keys.LockOwner(resource)},
-		token, l.keys.LockEvents(), string(note)).Int64()
+	res, err := ReleaseScript.Run(ctx, l.rdb, l.holderKeys(resource), token, l.keys.LockEvents(), string(note)).Slice()
 	if err != nil {
-		return false, rdb.Wrap("release "+key, err)
+		return Holder{}, false, rdb.Wrap("release "+key, err)
 	}
-	return n == 1, nil
+	if len(res) == 1 && res[0] == int64(0) {
+		return Holder{}, false, nil
+	}
+	h, ok := holder(res, 1)
+	if !ok || res[0] != int64(1) {
+		return Holder{}, false, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("release %s: unexpected reply %v", key, res)}
+	}
+	return h, true, nil
 }
 
 // Extend sets the lock's ttl to ttl from now if token holds it, and
 // returns the new expiry. It reports false, leaving the lock untouched,
 // when token does not hold it.
 func (l *Locker) Extend(ctx context.Context, resource, token string, ttl time.Duration) (bool, time.Time, error) {
+	_, ok, until, err := l.ExtendHeld(ctx, resource, token, ttl)
+	return ok, until, err
+}
+
+// ExtendHeld is Extend, telling also which grant it extended.
+func (l *Locker) ExtendHeld(ctx context.Context, resource, token string, ttl time.Duration) (Holder, bool, time.Time, error) {
 	key := l.keys.Lock(resource)
-	res, err := ExtendScript.Run(ctx, l.rdb, []string{key, l.keys.LockOwner(resource)}, token, ttl.Milliseconds()).Int64Slice()
+	res, err := ExtendScript.Run(ctx, l.rdb, l.holderKeys(resource), token, ttl.Milliseconds()).Slice()
 	if err != nil {
-		return false, time.Time{}, rdb.Wrap("extend "+key, err)
+		return Holder{}, false, time.Time{}, rdb.Wrap("extend "+key, err)
 	}
-	if len(res) != 2 {
-		return false, time.Time{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("extend %s: unexpected reply %v", key, res)}
+	now, _ := elem[int64](res, 1)
+	switch {
+	case len(res) == 2 && res[0] == int64(0) && now > 0:
+		return Holder{}, false, time.Time{}, nil
+	case len(res) == 4 && res[0] == int64(1) && now > 0:
+		if h, ok := holder(res, 2); ok {
+			return h, true, time.UnixMilli(now).Add(ttl), nil
+		}
 	}
-	if res[0] != 1 {
-		return false, time.Time{}, nil
+	return Holder{}, false, time.Time{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("extend %s: unexpected reply %v", key, res)}
+}
+
+// holderKeys are the keys release.lua and extend.lua take.
+func (l *Locker) holderKeys(resource string) []string {
+	return []string{l.keys.Lock(resource), l.keys.LockOwner(resource), l.keys.LockFence(resource)}
+}
+
+// holder reads the owner label and fencing token at res[i], res[i+1].
+func holder(res []any, i int) (Holder, bool) {
+	owner, ok1 := elem[string](res, i)
+	fence, ok2 := elem[string](res, i+1)
+	n, err := strconv.ParseInt(fence, 10, 64)
+	return Holder{Owner: owner, Fence: n}, ok1 && ok2 && err == nil
+}
+
+// elem is res[i] as a T, when it is one.
+func elem[T any](res []any, i int) (T, bool) {
+	var zero T
+	if i >= len(res) {
+		return zero, false
 	}
-	return true, time.UnixMilli(res[1]).Add(ttl), nil
+	v, ok := res[i].(T)
+	return v, ok
 }

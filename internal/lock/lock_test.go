@@ -589,3 +589,31 @@ func TestAWaiterPollsALockThatHasNoExpiry(t *testing.T) {
 		t.Errorf("%d tries in a 600ms wait", n)
 	}
 }
+
+// A release or an extend says which grant it ended or moved: the holder's
+// owner label and fencing token, the same the acquire answered.
+func TestReleaseAndExtendNameTheGrantTheyActedOn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		l, _, _ := newLocker(t, b)
+		ctx := context.Background()
+		g := mustAcquire(t, l, "unnamed", time.Minute, "")
+		h, ok, _, err := l.ExtendHeld(ctx, "unnamed", g.Token, time.Minute)
+		if err != nil || !ok || h.Owner != "" || h.Fence != g.Fence {
+			t.Errorf("extend = %+v %v %v; want no owner and fence %d", h, ok, err, g.Fence)
+		}
+		for i := range 3 {
+			held := mustAcquire(t, l, "twice", time.Minute, fmt.Sprint("agent-", i))
+			h, ok, _, err := l.ExtendHeld(ctx, "twice", held.Token, time.Minute)
+			if err != nil || !ok || h != (lock.Holder{Owner: fmt.Sprint("agent-", i), Fence: held.Fence}) {
+				t.Errorf("extend %d = %+v %v %v; want agent-%d, fence %d", i, h, ok, err, i, held.Fence)
+			}
+			h, ok, err = l.ReleaseHeld(ctx, "twice", held.Token)
+			if err != nil || !ok || h != (lock.Holder{Owner: fmt.Sprint("agent-", i), Fence: held.Fence}) {
+				t.Errorf("release %d = %+v %v %v; want agent-%d, fence %d", i, h, ok, err, i, held.Fence)
+			}
+			if h, ok, err := l.ReleaseHeld(ctx, "twice", held.Token); err != nil || ok || h != (lock.Holder{}) {
+				t.Errorf("a second release = %+v %v %v; want nothing", h, ok, err)
+			}
+		}
+	})
+}

@@ -2,12 +2,15 @@
 --
 -- KEYS[1]  the lock: mcp:locks:<resource>
 -- KEYS[2]  the owner label: {mcp:locks:<resource>}:owner
+-- KEYS[3]  the fencing counter: {mcp:locks:<resource>}:fence
 -- ARGV[1]  the caller's token
 -- ARGV[2]  channel to announce the release on
 -- ARGV[3]  the notice
 --
--- Returns 1 when released, 0 when the token does not hold the lock (wrong,
--- empty, foreign or expired); the lock is then left untouched. A key that
+-- Returns {1, owner label, fencing token} when released, {0} when the token
+-- does not hold the lock (wrong, empty, foreign or expired); the lock is
+-- then left untouched. Only a grant advances the counter, so while a token
+-- holds the lock the counter is that grant's fencing token. A key that
 -- is neither absent nor a string is an error, and nothing is deleted or
 -- announced: every check precedes the first write.
 
@@ -18,13 +21,15 @@ local function wrongType(key)
   end
 end
 
-local bad = wrongType(KEYS[1]) or wrongType(KEYS[2])
+local bad = wrongType(KEYS[1]) or wrongType(KEYS[2]) or wrongType(KEYS[3])
 if bad then
   return redis.error_reply(bad)
 end
 if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
+  return {0}
 end
+local owner = redis.call('GET', KEYS[2]) or ''
+local fence = redis.call('GET', KEYS[3]) or '0'
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1
+return {1, owner, fence}

@@ -79,6 +79,8 @@ func TestALockScriptThatMeetsAWrongTypedKeyFailsAndChangesNothing(t *testing.T) 
 			{"release: the owner label is a hash", true, keys.LockOwner, hash, release},
 			{"extend: the lock is a hash", false, keys.Lock, hash, extend},
 			{"extend: the owner label is a hash", true, keys.LockOwner, hash, extend},
+			{"release: the fence is a hash", true, keys.LockFence, hash, release},
+			{"extend: the fence is a hash", true, keys.LockFence, hash, extend},
 		}
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -86,9 +88,10 @@ func TestALockScriptThatMeetsAWrongTypedKeyFailsAndChangesNothing(t *testing.T) 
 				token := lock.NewToken()
 				if tc.held {
 					token = mustAcquire(t, l, resource, time.Minute, "holder").Token
-					if tc.key(resource) == keys.LockOwner(resource) {
-						// The label is a string now: drop it to spoil it.
-						c.Del(ctx, keys.LockOwner(resource))
+					if k := tc.key(resource); k == keys.LockOwner(resource) || k == keys.LockFence(resource) {
+						// The label and the fence are strings now: drop
+						// them to spoil them.
+						c.Del(ctx, k)
 					}
 				}
 				if err := tc.spoil(tc.key(resource)); err != nil {
