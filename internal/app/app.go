@@ -34,6 +34,7 @@ var Version = "dev"
 const Instructions = "mcp-redis gives agents typed, validated, audited Redis primitives for coordinating work: " +
 	"append-only streams (audit trail, context-window deltas, feedback, workflow events) with pub/sub notices, " +
 	"the current context of each workflow, distributed locks with fencing tokens, and rate limits. " +
+	"Every entry is stamped with who wrote it, and the audit trail is a hash chain that verify_audit checks. " +
 	"Pass log_id/event_id on writes to make retries safe; keep a lock's token to release or extend it."
 
 // maxInFlight bounds the tool calls one stdio client may have running.
