@@ -4,6 +4,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -120,6 +122,76 @@ type Redis struct {
 	URL     string        `mapstructure:"url"`
 	Prefix  string        `mapstructure:"prefix"`
 	Timeout time.Duration `mapstructure:"timeout"`
+	TLS     TLS           `mapstructure:"tls"`
+}
+
+// TLS refines the TLS that a rediss://, rediss+sentinel:// or
+// rediss+cluster:// URL turns on; with any other URL it must stay unset.
+type TLS struct {
+	// CAFile is a PEM file of the CAs that may sign the server's
+	// certificate; it replaces the system roots. "" means the system roots.
+	CAFile string `mapstructure:"ca_file"`
+	// CertFile and KeyFile are the client certificate and its key, PEM,
+	// for a server with tls-auth-clients yes. Both or neither.
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// ServerName is the name the server's certificate must carry. ""
+	// means the host connected to (for Sentinel and Cluster: each node's
+	// own host).
+	ServerName string `mapstructure:"server_name"`
+	// MinVersion is the lowest TLS version offered: "1.2" or "1.3".
+	MinVersion string `mapstructure:"min_version"`
+	// InsecureSkipVerify accepts any certificate from the server. The
+	// server warns at start; for tests only.
+	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
+}
+
+// Set reports whether any TLS setting differs from its default.
+func (t TLS) Set() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" ||
+		(t.MinVersion != "" && t.MinVersion != "1.2") || t.InsecureSkipVerify
+}
+
+// TLSURL reports whether url turns TLS on (rediss://, rediss+sentinel://,
+// rediss+cluster://).
+func TLSURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "rediss" || strings.HasPrefix(u.Scheme, "rediss+"))
+}
+
+// problems checks the files exist and parse, and that the certificate and
+// key pair up.
+func (t TLS) problems() []error {
+	var p []error
+	add := func(key, format string, a ...any) {
+		p = append(p, &problem{key: "redis.tls." + key, msg: fmt.Sprintf(format, a...)})
+	}
+	if t.CAFile != "" {
+		if pem, err := os.ReadFile(t.CAFile); err != nil {
+			add("ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			add("ca_file", "%s holds no PEM certificate", t.CAFile)
+		}
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		add("key_file", "needed with cert_file: set both or neither")
+	case t.CertFile == "" && t.KeyFile != "":
+		add("cert_file", "needed with key_file: set both or neither")
+	case t.CertFile != "":
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			add("cert_file", "with key_file: %v", err)
+		}
+	}
+	if strings.ContainsFunc(t.ServerName, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' }) {
+		add("server_name", "%q is not a host name", t.ServerName)
+	}
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		add("min_version", "%q is not one of 1.2, 1.3", t.MinVersion)
+	}
+	return p
 }
 
 // Streams holds the retention of each stream.
@@ -196,7 +268,7 @@ const Embedded = "embedded"
 func Defaults() Config {
 	s := Stream{MaxLen: 100000}
 	return Config{
-		Redis:   Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second},
+		Redis:   Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second, TLS: TLS{MinVersion: "1.2"}},
 		Streams: Streams{AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
 		Limits:  Limits{MaxEntryBytes: 64 << 10},
 		Audit: Audit{ToolCalls: true, RecordArguments: "identifying", MaxClockSkew: 24 * time.Hour,
@@ -221,36 +293,42 @@ func Defaults() Config {
 func defaultsMap() map[string]any {
 	d := Defaults()
 	m := map[string]any{
-		"redis.url":                 d.Redis.URL,
-		"redis.prefix":              d.Redis.Prefix,
-		"redis.timeout":             d.Redis.Timeout,
-		"limits.max_entry_bytes":    d.Limits.MaxEntryBytes,
-		"audit.tool_calls":          d.Audit.ToolCalls,
-		"audit.stdio_caller":        d.Audit.StdioCaller,
-		"audit.record_arguments":    d.Audit.RecordArguments,
-		"audit.max_clock_skew":      d.Audit.MaxClockSkew,
-		"audit.chain":               d.Audit.Chain,
-		"audit.signing_key_file":    d.Audit.SigningKeyFile,
-		"audit.checkpoint_every":    d.Audit.CheckpointEvery,
-		"audit.checkpoint_interval": d.Audit.CheckpointInterval,
-		"idempotency.ttl":           d.Idempotency.TTL,
-		"log.level":                 d.Log.Level,
-		"transport":                 d.Transport,
-		"stdio.max_message_bytes":   d.Stdio.MaxMessageBytes,
-		"locks.max_ttl":             d.Locks.MaxTTL,
-		"locks.max_wait":            d.Locks.MaxWait,
-		"http.listen":               d.HTTP.Listen,
-		"http.stateless":            d.HTTP.Stateless,
-		"http.allowed_origins":      []string{},
-		"http.max_body_bytes":       d.HTTP.MaxBodyBytes,
-		"http.read_header_timeout":  d.HTTP.ReadHeaderTimeout,
-		"http.read_timeout":         d.HTTP.ReadTimeout,
-		"http.write_timeout":        d.HTTP.WriteTimeout,
-		"http.idle_timeout":         d.HTTP.IdleTimeout,
-		"http.shutdown_timeout":     d.HTTP.ShutdownTimeout,
-		"http.max_connections":      d.HTTP.MaxConnections,
-		"http.max_sessions":         d.HTTP.MaxSessions,
-		"http.session_idle_timeout": d.HTTP.SessionIdleTimeout,
+		"redis.url":                      d.Redis.URL,
+		"redis.prefix":                   d.Redis.Prefix,
+		"redis.timeout":                  d.Redis.Timeout,
+		"redis.tls.ca_file":              d.Redis.TLS.CAFile,
+		"redis.tls.cert_file":            d.Redis.TLS.CertFile,
+		"redis.tls.key_file":             d.Redis.TLS.KeyFile,
+		"redis.tls.server_name":          d.Redis.TLS.ServerName,
+		"redis.tls.min_version":          d.Redis.TLS.MinVersion,
+		"redis.tls.insecure_skip_verify": d.Redis.TLS.InsecureSkipVerify,
+		"limits.max_entry_bytes":         d.Limits.MaxEntryBytes,
+		"audit.tool_calls":               d.Audit.ToolCalls,
+		"audit.stdio_caller":             d.Audit.StdioCaller,
+		"audit.record_arguments":         d.Audit.RecordArguments,
+		"audit.max_clock_skew":           d.Audit.MaxClockSkew,
+		"audit.chain":                    d.Audit.Chain,
+		"audit.signing_key_file":         d.Audit.SigningKeyFile,
+		"audit.checkpoint_every":         d.Audit.CheckpointEvery,
+		"audit.checkpoint_interval":      d.Audit.CheckpointInterval,
+		"idempotency.ttl":                d.Idempotency.TTL,
+		"log.level":                      d.Log.Level,
+		"transport":                      d.Transport,
+		"stdio.max_message_bytes":        d.Stdio.MaxMessageBytes,
+		"locks.max_ttl":                  d.Locks.MaxTTL,
+		"locks.max_wait":                 d.Locks.MaxWait,
+		"http.listen":                    d.HTTP.Listen,
+		"http.stateless":                 d.HTTP.Stateless,
+		"http.allowed_origins":           []string{},
+		"http.max_body_bytes":            d.HTTP.MaxBodyBytes,
+		"http.read_header_timeout":       d.HTTP.ReadHeaderTimeout,
+		"http.read_timeout":              d.HTTP.ReadTimeout,
+		"http.write_timeout":             d.HTTP.WriteTimeout,
+		"http.idle_timeout":              d.HTTP.IdleTimeout,
+		"http.shutdown_timeout":          d.HTTP.ShutdownTimeout,
+		"http.max_connections":           d.HTTP.MaxConnections,
+		"http.max_sessions":              d.HTTP.MaxSessions,
+		"http.session_idle_timeout":      d.HTTP.SessionIdleTimeout,
 	}
 	for name, p := range d.Rate.Policies {
 		m["rate.policies."+name+".limit"] = p.Limit
@@ -449,6 +527,11 @@ func (c Config) problems() []error {
 	}
 	if c.Redis.Timeout < 10*time.Millisecond || c.Redis.Timeout > time.Minute {
 		add("redis.timeout", "%v is out of range (10ms to 1m)", c.Redis.Timeout)
+	}
+	p = append(p, c.Redis.TLS.problems()...)
+	if c.Redis.TLS.Set() && !TLSURL(c.Redis.URL) {
+		add("redis.tls", "set, but redis.url does not use TLS: TLS is turned on by the URL (rediss://, rediss+sentinel://, rediss+cluster://); "+
+			"redis.tls only refines it. Use a rediss URL or unset redis.tls")
 	}
 	for _, name := range keyspace.Streams {
 		if n := c.Streams.Get(name).MaxLen; n < 1 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
 // isolate runs the test in an empty temp dir (so no stray ./config.yaml is
@@ -117,7 +118,7 @@ transport: stdio
 
 func fileConfig() config.Config {
 	return config.Config{
-		Redis: config.Redis{URL: "redis://file:6379/1", Prefix: "file:", Timeout: 3 * time.Second},
+		Redis: config.Redis{URL: "redis://file:6379/1", Prefix: "file:", Timeout: 3 * time.Second, TLS: config.Defaults().Redis.TLS},
 		Streams: config.Streams{
 			AuditLog:      config.Stream{MaxLen: 11},
 			CCWJUpdate:    config.Stream{MaxLen: 12},
@@ -238,7 +239,7 @@ func TestTheEnvironmentOverridesTheConfigFile(t *testing.T) {
 	t.Setenv("MCP_REDIS_LOG_LEVEL", "warn")
 
 	want := fileConfig()
-	want.Redis = config.Redis{URL: "redis://env:6379/2", Prefix: "env:", Timeout: 750 * time.Millisecond}
+	want.Redis = config.Redis{URL: "redis://env:6379/2", Prefix: "env:", Timeout: 750 * time.Millisecond, TLS: config.Defaults().Redis.TLS}
 	want.Streams.AuditLog.MaxLen = 21
 	want.Streams.WorkflowEvent.MaxLen = 24
 	want.Limits.MaxEntryBytes = 4096
@@ -312,7 +313,7 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	want := config.Config{
-		Redis: config.Redis{URL: "rediss://envonly:6380/4", Prefix: "eo:", Timeout: 1500 * time.Millisecond},
+		Redis: config.Redis{URL: "rediss://envonly:6380/4", Prefix: "eo:", Timeout: 1500 * time.Millisecond, TLS: config.Defaults().Redis.TLS},
 		Streams: config.Streams{
 			AuditLog:      config.Stream{MaxLen: 31},
 			CCWJUpdate:    config.Stream{MaxLen: 32},
@@ -672,5 +673,81 @@ func TestTheHTTPBoundsOnConnectionsAndSessionsAreChecked(t *testing.T) {
 		if !strings.Contains(ie.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, ie)
 		}
+	}
+}
+
+func TestTLSSettingsComeFromTheEnvironment(t *testing.T) {
+	isolate(t)
+	pki := testredis.NewPKI(t)
+	t.Setenv("MCP_REDIS_REDIS_URL", "rediss://127.0.0.1:6380")
+	t.Setenv("MCP_REDIS_REDIS_TLS_CA_FILE", pki.CAFile)
+	t.Setenv("MCP_REDIS_REDIS_TLS_CERT_FILE", pki.ClientCert)
+	t.Setenv("MCP_REDIS_REDIS_TLS_KEY_FILE", pki.ClientKey)
+	t.Setenv("MCP_REDIS_REDIS_TLS_SERVER_NAME", "localhost")
+	t.Setenv("MCP_REDIS_REDIS_TLS_MIN_VERSION", "1.3")
+	t.Setenv("MCP_REDIS_REDIS_TLS_INSECURE_SKIP_VERIFY", "true")
+	want := config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
+		ServerName: "localhost", MinVersion: "1.3", InsecureSkipVerify: true}
+	if got := load(t, nil).Redis.TLS; got != want {
+		t.Errorf("redis.tls = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestEveryTLSProblemIsReportedTogether(t *testing.T) {
+	dir := isolate(t)
+	pki, other := testredis.NewPKI(t), testredis.NewPKI(t)
+	notPEM := writeFile(t, filepath.Join(dir, "not.pem"), "no certificate here\n")
+	writeFile(t, "config.yaml", `
+redis:
+  url: rediss://127.0.0.1:6380
+  tls:
+    ca_file: `+notPEM+`
+    cert_file: `+pki.ClientCert+`
+    key_file: `+other.ClientKey+`
+    min_version: "1.1"
+`)
+	ie := invalid(t, nil)
+	for _, want := range []string{"redis.tls.ca_file: " + notPEM + " holds no PEM certificate",
+		"redis.tls.cert_file: with key_file: tls: private key does not match public key",
+		`redis.tls.min_version: "1.1" is not one of 1.2, 1.3`} {
+		if !strings.Contains(ie.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, ie)
+		}
+	}
+	if len(ie.Problems) != 3 {
+		t.Errorf("%d problems; want 3:\n%v", len(ie.Problems), ie)
+	}
+
+	writeFile(t, "config.yaml", "redis:\n  url: rediss://h:6380\n  tls:\n    ca_file: /nonexistent/ca.pem\n    cert_file: "+pki.ClientCert+"\n")
+	ie = invalid(t, nil)
+	for _, want := range []string{"redis.tls.ca_file: open /nonexistent/ca.pem", "redis.tls.key_file: needed with cert_file"} {
+		if !strings.Contains(ie.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, ie)
+		}
+	}
+}
+
+func TestTLSSettingsWithAURLWithoutTLSAreAProblemNamingRedisTLS(t *testing.T) {
+	pki := testredis.NewPKI(t)
+	for _, url := range []string{config.Embedded, "redis://h:6379", "unix:///run/redis.sock", "redis+sentinel://s:26379?master_name=m", "redis+cluster://n:7000"} {
+		for _, s := range []config.TLS{{CAFile: pki.CAFile}, {MinVersion: "1.3"}, {InsecureSkipVerify: true}, {ServerName: "x"}} {
+			c := config.Defaults()
+			c.Redis.URL, c.Redis.TLS = url, s
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "redis.tls: set, but redis.url does not use TLS") {
+				t.Errorf("%s with %+v: Validate = %v; want a problem naming redis.tls", url, s, err)
+			}
+		}
+	}
+	for _, url := range []string{"rediss://h:6380", "rediss+sentinel://s:26379?master_name=m", "rediss+cluster://n:7000"} {
+		c := config.Defaults()
+		c.Redis.URL = url
+		c.Redis.TLS = config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, MinVersion: "1.3", ServerName: "localhost"}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s with every TLS setting: %v", url, err)
+		}
+	}
+	// The default min_version is no TLS setting: the defaults stay valid.
+	if err := config.Defaults().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }

@@ -6,11 +6,14 @@ package rdb
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -65,8 +68,73 @@ func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := secure(opts, cfg.TLS); err != nil {
+		return nil, err
+	}
+	if opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify {
+		log.Warn("INSECURE: redis TLS certificate verification is OFF (redis.tls.insecure_skip_verify or ?skip_verify=true): " +
+			"anyone on the network path can impersonate Redis and read or change every entry, lock and token. " +
+			"Set redis.tls.ca_file instead; use this for tests only")
+	}
 	tune(opts, cfg.Timeout)
 	return &Conn{Client: redis.NewUniversalClient(opts)}, nil
+}
+
+// secure builds the one *tls.Config every connection uses (for Sentinel
+// and Cluster: to every sentinel, master, replica and node, as go-redis
+// shares it) from the TLS the URL turned on, refined by s. With a URL
+// without TLS, s must be unset.
+//
+// ServerName: for a single node it is the URL's host. For Sentinel and
+// Cluster it is left empty, so each connection is checked against the host
+// it dials (the seed, then the addresses Sentinel or CLUSTER SLOTS give):
+// go-redis's own default, the first seed's host, would check every node's
+// certificate against that one name. s.ServerName pins every node to one
+// name, for nodes that share a certificate.
+func secure(o *redis.UniversalOptions, s config.TLS) error {
+	if o.TLSConfig == nil {
+		if s.Set() {
+			return errors.New("redis.tls: set, but redis.url does not use TLS (rediss://, rediss+sentinel://, rediss+cluster://)")
+		}
+		return nil
+	}
+	c := &tls.Config{
+		ServerName:         o.TLSConfig.ServerName,
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: o.TLSConfig.InsecureSkipVerify || s.InsecureSkipVerify,
+	}
+	if o.IsClusterMode || o.MasterName != "" {
+		c.ServerName = ""
+	}
+	if s.ServerName != "" {
+		c.ServerName = s.ServerName
+	}
+	switch s.MinVersion {
+	case "", "1.2":
+	case "1.3":
+		c.MinVersion = tls.VersionTLS13
+	default:
+		return fmt.Errorf("redis.tls.min_version: %q is not one of 1.2, 1.3", s.MinVersion)
+	}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return fmt.Errorf("redis.tls.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("redis.tls.ca_file: %s holds no PEM certificate", s.CAFile)
+		}
+	}
+	if s.CertFile != "" || s.KeyFile != "" {
+		pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+		if err != nil {
+			return fmt.Errorf("redis.tls.cert_file, key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	o.TLSConfig = c
+	return nil
 }
 
 // tune applies the server's timeout policy. Every command is bounded by
@@ -97,7 +165,8 @@ func tune(o *redis.UniversalOptions, timeout time.Duration) {
 //	redis+sentinel://[user:pass@]host:port[,host:port…]?master_name=NAME[&…]
 //	redis+cluster://[user:pass@]host:port[,host:port…][?…]
 //
-// The rediss+sentinel and rediss+cluster forms use TLS. Options are
+// The rediss+sentinel and rediss+cluster forms use TLS, which Open refines
+// by redis.tls (see secure). Options are
 // go-redis URL options (pool_size, max_active_conns, …); an unknown one is
 // an error. Open replaces timeouts and retries given there by its own
 // policy (see tune). For Sentinel the URL's user and password are the

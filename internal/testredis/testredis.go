@@ -87,8 +87,10 @@ type Server struct {
 	Addr string
 	Dir  string
 	Args []string
-	cmd  *exec.Cmd
-	t    testing.TB
+	// TLS: the port serves TLS only (StartTLS).
+	TLS bool
+	cmd *exec.Cmd
+	t   testing.TB
 }
 
 // Start runs a private redis-server with extra args (e.g. "--appendonly",
@@ -104,15 +106,38 @@ func Start(t testing.TB, args ...string) *Server {
 	return s
 }
 
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr }
+// StartTLS is Start for a server that serves TLS only on Addr (--port 0,
+// --tls-port); args must name its certificates, e.g. PKI.ServerArgs.
+func StartTLS(t testing.TB, args ...string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("this test starts its own redis-server, which is not on PATH: %v", err)
+	}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(FreePort(t)), Dir: t.TempDir(), Args: args, TLS: true, t: t}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
 
-// Start (re)starts the server on its port and waits until it answers.
+// URL is the server's redis:// URL, or rediss:// for a TLS server.
+func (s *Server) URL() string {
+	if s.TLS {
+		return "rediss://" + s.Addr
+	}
+	return "redis://" + s.Addr
+}
+
+// Start (re)starts the server on its port and waits until it accepts
+// connections.
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "",
-		"--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log")}, s.Args...)
+	ports := []string{"--port", port}
+	if s.TLS {
+		ports = []string{"--port", "0", "--tls-port", port}
+	}
+	args := append(append(ports, "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log")), s.Args...)
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
