@@ -50,6 +50,13 @@ func newApp(t *testing.T, edit func(*config.Config)) (*app.App, *redis.Client, s
 
 func newHarness(t *testing.T, edit func(*config.Config)) *harness {
 	t.Helper()
+	return newHarnessAs(t, edit, mcp.Implementation{})
+}
+
+// newHarnessAs is newHarness with a client that introduces itself as
+// info in initialize.
+func newHarnessAs(t *testing.T, edit func(*config.Config), info mcp.Implementation) *harness {
+	t.Helper()
 	a, rdb, prefix := newApp(t, edit)
 	c, err := client.NewInProcessClient(a.MCP)
 	if err != nil {
@@ -59,7 +66,9 @@ func newHarness(t *testing.T, edit func(*config.Config)) *harness {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+	req := mcp.InitializeRequest{}
+	req.Params.ClientInfo = info
+	if _, err := c.Initialize(ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })

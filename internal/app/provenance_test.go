@@ -1,14 +1,12 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-redis/mcp-redis/internal/config"
@@ -18,22 +16,7 @@ import (
 // pvHarness is newHarness with a client that names itself in initialize.
 func pvHarness(t *testing.T, edit func(*config.Config)) *harness {
 	t.Helper()
-	a, rdb, prefix := newApp(t, edit)
-	c, err := client.NewInProcessClient(a.MCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "pv-host", Version: "1.2.3"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &harness{t: t, app: a, mcp: c, rdb: rdb, keys: keyspace.Keyspace{Prefix: prefix}, prefix: prefix}
+	return newHarnessAs(t, edit, mcp.Implementation{Name: "pv-host", Version: "1.2.3"})
 }
 
 // pvWrites are one valid call of each write tool, with a {ts} to fill.
