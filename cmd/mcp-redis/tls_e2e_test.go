@@ -52,6 +52,10 @@ func TestOverStdioMutualTLSWithAPrivateCAServesAndAMissingClientCertificateIsNam
 	if strings.Contains(text, "internal error") || strings.Contains(text, "127.0.0.1") || strings.Contains(text, port) {
 		t.Errorf("the tool error is internal or carries the address: %q", text)
 	}
+	// A configuration fault: retrying alone does not help.
+	if strings.Contains(text, "retry later") || !strings.Contains(text, "tell its operator") {
+		t.Errorf("the tool error does not say a retry fails until the TLS settings are fixed: %q", text)
+	}
 }
 
 // insecure_skip_verify connects without the CA, and the server says loudly

@@ -29,7 +29,10 @@ type Error struct {
 	Code    Code
 	Field   string
 	Message string
-	Err     error
+	// Hint, when set, is what the caller should do instead of the code's
+	// usual advice (for Unavailable: retry later).
+	Hint string
+	Err  error
 }
 
 func (e *Error) Error() string {

@@ -255,7 +255,11 @@ func Message(err error, tool string, log *slog.Logger) string {
 	case fault.NotFound:
 		return "not found: " + own
 	case fault.Unavailable:
-		return "unavailable: " + own + " (ref " + ref + "). Nothing is known to be written; retry later (a write retried with the same log_id/event_id is applied at most once)."
+		hint := e.Hint
+		if hint == "" {
+			hint = "Nothing is known to be written; retry later (a write retried with the same log_id/event_id is applied at most once)."
+		}
+		return "unavailable: " + own + " (ref " + ref + "). " + hint
 	}
 	return "internal error (ref " + ref + "); the server log has the details"
 }

@@ -26,7 +26,8 @@ func Wrap(op string, err error) error {
 	}
 	// Its own sentence, made here, never err's text: that names addresses.
 	if why := TLSProblem(err); why != "" {
-		return &fault.Error{Code: fault.Unavailable, Message: "redis TLS handshake failed: " + why + " (" + op + ")", Err: err}
+		return &fault.Error{Code: fault.Unavailable, Message: "redis TLS handshake failed: " + why + " (" + op + ")", Err: err,
+			Hint: "Nothing was written. A retry fails the same way until the server's Redis TLS settings or certificates are fixed; tell its operator."}
 	}
 	if Unreachable(err) {
 		return &fault.Error{Code: fault.Unavailable, Message: "redis is unavailable (" + op + ")", Err: err}
