@@ -74,13 +74,6 @@ func (s *sessions) remove(id string) {
 	s.mu.Unlock()
 }
 
-// count is the number of live sessions.
-func (s *sessions) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.owners)
-}
-
 // idPrefix marks the Streamable HTTP session ids, as mcp-go's do.
 const idPrefix = "mcp-session-"
 
