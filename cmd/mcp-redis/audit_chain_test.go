@@ -67,7 +67,7 @@ func TestFourServersAppendingConcurrentlyKeepOneChainThatVerifies(t *testing.T) 
 		t.Fatalf("%d entries, want %d", n, servers*perServer)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for rdb.XLen(context.Background(), "{"+key+"}:checkpoints").Val() < servers*perServer/500 && time.Now().Before(deadline) {
+	for rdb.XLen(context.Background(), prefix+"checkpoints:{"+key+"}").Val() < servers*perServer/500 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	out, ok := auditVerify(t, prefix, pubFile)
@@ -172,7 +172,7 @@ func TestAuditVerifyNamesADeletedAnInsertedAndARewrittenEntry(t *testing.T) {
 			}
 			key := prefix + "audit_log_stream"
 			deadline := time.Now().Add(5 * time.Second)
-			for rdb.XLen(context.Background(), "{"+key+"}:checkpoints").Val() < 5 && time.Now().Before(deadline) {
+			for rdb.XLen(context.Background(), prefix+"checkpoints:{"+key+"}").Val() < 5 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			if out, ok := auditVerify(t, prefix, pubFile); !ok {
@@ -232,7 +232,7 @@ func eaRewriteChain(t *testing.T, rdb *redis.Client, key string, from int) {
 		last = id
 	}
 	pipe.Rename(ctx, tmp, key)
-	pipe.Set(ctx, "{"+key+"}:chain", fmt.Sprintf("%s %s %d", last, prev, len(all)), 0)
+	pipe.Set(ctx, strings.TrimSuffix(key, "audit_log_stream")+"chain:{"+key+"}", fmt.Sprintf("%s %s %d", last, prev, len(all)), 0)
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}

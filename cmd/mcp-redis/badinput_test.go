@@ -440,28 +440,28 @@ func runBadCases(t *testing.T, d badDriver, transport string, rdb *redis.Client,
 	}
 	sort.Strings(keys)
 	allowed := map[string]bool{
-		prefix + "workflow_events":                        true,
-		prefix + "audit_log_stream":                       true, // when many properties are accepted
-		"{" + prefix + "audit_log_stream}:chain":          true, // its chain head
-		"{" + prefix + "workflow_events}:idem:E-dup":      true,
-		prefix + "locks:bad/a":                            true,
-		prefix + "locks:bad/b":                            true,
-		prefix + "locks:bad/e":                            true, // may linger a moment past its expiry
-		"{" + prefix + "locks:bad/a}:fence":               true,
-		"{" + prefix + "locks:bad/b}:fence":               true,
-		"{" + prefix + "locks:bad/d}:fence":               true,
-		"{" + prefix + "locks:bad/e}:fence":               true,
-		"{" + prefix + "locks:bad/a}:owner":               true,
-		"{" + prefix + "locks:bad/b}:owner":               true,
-		"{" + prefix + "locks:bad/e}:owner":               true,
-		"{" + prefix + "workflow_events}:idem:E-dup:meta": true,
+		prefix + "workflow_events":                                 true,
+		prefix + "audit_log_stream":                                true, // when many properties are accepted
+		prefix + "chain:{" + prefix + "audit_log_stream}":          true, // its chain head
+		prefix + "idem:{" + prefix + "workflow_events}:E-dup":      true,
+		prefix + "locks:bad/a":                                     true,
+		prefix + "locks:bad/b":                                     true,
+		prefix + "locks:bad/e":                                     true, // may linger a moment past its expiry
+		prefix + "fence:{" + prefix + "locks:bad/a}":               true,
+		prefix + "fence:{" + prefix + "locks:bad/b}":               true,
+		prefix + "fence:{" + prefix + "locks:bad/d}":               true,
+		prefix + "fence:{" + prefix + "locks:bad/e}":               true,
+		prefix + "owner:{" + prefix + "locks:bad/a}":               true,
+		prefix + "owner:{" + prefix + "locks:bad/b}":               true,
+		prefix + "owner:{" + prefix + "locks:bad/e}":               true,
+		prefix + "idem:{" + prefix + "workflow_events}:E-dup:meta": true,
 	}
 	for _, k := range keys {
 		if !allowed[k] {
 			t.Errorf("key %q exists after the invalid cases; only the valid calls' keys may", k)
 		}
 	}
-	for _, k := range []string{prefix + "workflow_events", prefix + "locks:bad/a", prefix + "locks:bad/b", "{" + prefix + "locks:bad/d}:fence"} {
+	for _, k := range []string{prefix + "workflow_events", prefix + "locks:bad/a", prefix + "locks:bad/b", prefix + "fence:{" + prefix + "locks:bad/d}"} {
 		if !slices.Contains(keys, k) {
 			t.Errorf("the valid calls' key %q is missing (keys: %v)", k, keys)
 		}

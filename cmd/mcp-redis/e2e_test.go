@@ -377,8 +377,10 @@ func TestOverStdioBadInputIsAToolErrorAndWritesNothing(t *testing.T) {
 	// The next valid call succeeds, and only it was written.
 	srv.ok("audit_log", args(`{"module":"m","procedure":"p","status":"ok"}`))
 	keys, err := rdb.Keys(context.Background(), prefix+"*").Result()
-	if err != nil || len(keys) != 1 || keys[0] != prefix+"audit_log_stream" {
-		t.Errorf("keys after bad input = %v (%v)", keys, err)
+	slices.Sort(keys)
+	// The stream and its chain head.
+	if want := []string{prefix + "audit_log_stream", prefix + "chain:{" + prefix + "audit_log_stream}"}; err != nil || !slices.Equal(keys, want) {
+		t.Errorf("keys after bad input = %v (%v), want %v", keys, err, want)
 	}
 	if n := rdb.XLen(context.Background(), prefix+"audit_log_stream").Val(); n != 1 {
 		t.Errorf("audit stream holds %d entries", n)
@@ -507,9 +509,10 @@ func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"serve", "schemas", "version", "MCP_REDIS_", "config.yaml"}},
+		{[]string{"--help"}, []string{"serve", "schemas", "migrate", "version", "MCP_REDIS_", "config.yaml"}},
 		{[]string{"serve", "--help"}, []string{"--config", "--redis-url", "--prefix", "--transport"}},
 		{[]string{"schemas", "--help"}, []string{"--out"}},
+		{[]string{"migrate", "--help"}, []string{"--dry-run", "--redis-url", "--prefix", "fencing counters"}},
 	} {
 		out, err := exec.Command(bin, c.args...).CombinedOutput()
 		if err != nil {

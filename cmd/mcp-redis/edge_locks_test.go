@@ -53,7 +53,7 @@ func TestATimedOutAcquireLockLeavesNoOrphanedLockBehind(t *testing.T) {
 
 	// The fence shows Redis ran the timed-out acquire when it woke; only
 	// then does the lock's absence mean it was given back.
-	key, fence := prefix+"locks:ORPHAN", "{"+prefix+"locks:ORPHAN}:fence"
+	key, fence := prefix+"locks:ORPHAN", prefix+"fence:{"+prefix+"locks:ORPHAN}"
 	deadline := answered.Add(10 * time.Second) // far below the 600 s ttl
 	for rc.Get(ctx, fence).Val() != "1" || rc.Exists(ctx, key).Val() != 0 {
 		if time.Now().After(deadline) {
@@ -82,8 +82,8 @@ func TestAPublishCCWJDeltaThatFailsOnAWrongTypedContextWritesNothing(t *testing.
 	srv := spawn(t, quietEnv, "--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
 	stream := prefix + "ccwj_update_stream"
-	ctxKey := "{" + stream + "}:ctx:wf-el"
-	idem := "{" + stream + "}:idem:D-el-1"
+	ctxKey := prefix + "ctx:{" + stream + "}:wf-el"
+	idem := prefix + "idem:{" + stream + "}:D-el-1"
 	if err := rdb.Set(ctx, ctxKey, "not a hash", 0).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -376,10 +376,10 @@ func exerciseEveryTool(t *testing.T, c *client.Client, rdb *redis.Client, prefix
 	if p := rdb.PTTL(ctx, lockKey).Val(); p <= 3*time.Second || p > 5*time.Second {
 		t.Errorf("while held, PTTL %s = %v, want about 5s", lockKey, p)
 	}
-	if v := rdb.Get(ctx, "{"+lockKey+"}:owner").Val(); v != "agent-7" {
+	if v := rdb.Get(ctx, prefix+"owner:{"+lockKey+"}").Val(); v != "agent-7" {
 		t.Errorf("owner label = %q", v)
 	}
-	if v := rdb.Get(ctx, "{"+lockKey+"}:fence").Val(); v != "1" {
+	if v := rdb.Get(ctx, prefix+"fence:{"+lockKey+"}").Val(); v != "1" {
 		t.Errorf("fence counter = %q", v)
 	}
 
@@ -397,7 +397,7 @@ func exerciseEveryTool(t *testing.T, c *client.Client, rdb *redis.Client, prefix
 	if !r.Released {
 		t.Errorf("release_lock = %+v", r)
 	}
-	if n := rdb.Exists(ctx, lockKey, "{"+lockKey+"}:owner").Val(); n != 0 {
+	if n := rdb.Exists(ctx, lockKey, prefix+"owner:{"+lockKey+"}").Val(); n != 0 {
 		t.Errorf("%d of the lock and owner keys left after release_lock", n)
 	}
 

@@ -432,7 +432,7 @@ func TestLoadMixedCallsOverHTTPKeepEveryInvariant(t *testing.T) {
 		if n := rdb.Exists(ctx, prefix+"locks:"+res).Val(); n != 0 {
 			t.Errorf("lock %s still held after every client released it", res)
 		}
-		fence, _ := rdb.Get(ctx, "{"+prefix+"locks:"+res+"}:fence").Int64()
+		fence, _ := rdb.Get(ctx, prefix+"fence:{"+prefix+"locks:"+res+"}").Int64()
 		if fence != s.grants[r] || fence != s.fence[r] {
 			t.Errorf("lock %s: fencing counter %d, last token seen %d, %d grants seen", res, fence, s.fence[r], s.grants[r])
 		}

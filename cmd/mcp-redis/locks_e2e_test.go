@@ -246,11 +246,11 @@ func TestContendingClientsNeverHoldALockTogetherAndFencingTokensGrowInGrantOrder
 			t.Fatalf("grant %d carries fencing token %d, want %d (around: %v)", i, f, i+1, fences[max(0, i-3):min(len(fences), i+4)])
 		}
 	}
-	if n, err := rdb.Get(ctx, "{"+prefix+"locks:"+resource+"}:fence").Int64(); err != nil || n != int64(total) {
+	if n, err := rdb.Get(ctx, prefix+"fence:{"+prefix+"locks:"+resource+"}").Int64(); err != nil || n != int64(total) {
 		t.Errorf("fence counter = %d (%v), want %d", n, err, total)
 	}
 	// Every round released: the lock and its owner label are gone.
-	if n := rdb.Exists(ctx, prefix+"locks:"+resource, "{"+prefix+"locks:"+resource+"}:owner").Val(); n != 0 {
+	if n := rdb.Exists(ctx, prefix+"locks:"+resource, prefix+"owner:{"+prefix+"locks:"+resource+"}").Val(); n != 0 {
 		t.Errorf("%d of the lock and owner keys left after every release", n)
 	}
 }
@@ -338,7 +338,7 @@ func TestSimultaneousAcquiresOfAFreeResourceGrantExactlyOne(t *testing.T) {
 		if v := rdb.Get(ctx, key).Val(); v != w.Token {
 			t.Errorf("repeat %d: %s holds %q, the winner's token is %q", rep, key, v, w.Token)
 		}
-		if n := rdb.Get(ctx, "{"+key+"}:fence").Val(); n != "1" {
+		if n := rdb.Get(ctx, prefix+"fence:{"+key+"}").Val(); n != "1" {
 			t.Errorf("repeat %d: fence counter %q after one grant", rep, n)
 		}
 		if p := rdb.PTTL(ctx, key).Val(); p <= 0 || p > ttl*time.Millisecond {
@@ -360,7 +360,7 @@ func TestATokenThatDoesNotHoldTheLockNeitherReleasesNorExtendsIt(t *testing.T) {
 	if !held.Acquired || !other.Acquired {
 		t.Fatalf("setup: %+v %+v", held, other)
 	}
-	key, ownerKey := prefix+"locks:guarded", "{"+prefix+"locks:guarded}:owner"
+	key, ownerKey := prefix+"locks:guarded", prefix+"owner:{"+prefix+"locks:guarded}"
 	before := rdb.PTTL(ctx, key).Val()
 
 	tokens := map[string]string{
@@ -485,7 +485,7 @@ func TestAHolderThatOutlivesItsTTLCanNeitherReleaseNorExtendAndTheNextFencingTok
 	if ext.Extended || ext.Reason != "not_held" {
 		t.Errorf("extend after expiry: %+v", ext)
 	}
-	if n := rdb.Exists(ctx, key, "{"+key+"}:owner").Val(); n != 0 {
+	if n := rdb.Exists(ctx, key, prefix+"owner:{"+key+"}").Val(); n != 0 {
 		t.Errorf("the stale holder's calls left %d keys", n)
 	}
 
@@ -510,7 +510,7 @@ func TestAHolderThatOutlivesItsTTLCanNeitherReleaseNorExtendAndTheNextFencingTok
 	if p := rdb.PTTL(ctx, key).Val(); p <= 0 || p > pttl {
 		t.Errorf("PTTL %v, was %v", p, pttl)
 	}
-	if o := rdb.Get(ctx, "{"+key+"}:owner").Val(); o != "fresh" {
+	if o := rdb.Get(ctx, prefix+"owner:{"+key+"}").Val(); o != "fresh" {
 		t.Errorf("owner label %q", o)
 	}
 	// Someone else finding it held is told by whom.

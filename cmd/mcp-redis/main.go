@@ -47,7 +47,7 @@ server runs on an in-process Redis that keeps nothing.`,
 		SilenceErrors: true,
 	}
 	cmd.CompletionOptions.DisableDefaultCmd = true
-	cmd.AddCommand(serveCmd(), schemasCmd(), auditCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), schemasCmd(), auditCmd(), migrateCmd(), versionCmd())
 	return cmd
 }
 
@@ -226,6 +226,69 @@ func auditPublicKeyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "also write the public key to this file")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func migrateCmd() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Carry keys of the earlier layout ({mcp:…}:<kind>) over to their current names under the prefix",
+		Long: `Earlier releases named their helper keys "{mcp:<main key>}:<kind>…", outside
+redis.prefix. This command finds them (SCAN) and carries each over to its
+current name, "mcp:<kind>:{mcp:<main key>}…", in the same cluster slot:
+
+  fencing counters        the larger of the earlier and the current value is
+                          kept (fencing tokens never go backwards); the
+                          earlier key is deleted
+  contexts, chain heads,  renamed when the current key does not exist; else
+  checkpoints             left in place and reported (exit 1)
+  idempotency records,    renamed with their remaining TTL when the current
+  lock owner labels       key does not exist; else left to expire
+
+Run it once when upgrading, best with the earlier servers stopped and before
+the new ones start. Running it again changes nothing. --dry-run reports what
+it would do and writes nothing. Redis is found as by serve.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if cfg.Redis.URL == config.Embedded {
+				return fmt.Errorf("redis.url is embedded: the embedded Redis keeps nothing to migrate; point --redis-url at the Redis to migrate")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			would := ""
+			if dryRun {
+				would = "would be "
+			}
+			var n, left int
+			err = app.Migrate(ctx, cfg, dryRun, newLogger(cfg.Log.Level), func(m app.Move) {
+				n++
+				fmt.Fprintf(out, "%s%s %s -> %s", would, m.Done, m.Old, m.New)
+				if m.Detail != "" {
+					fmt.Fprintf(out, " (%s)", m.Detail)
+				}
+				fmt.Fprintln(out)
+				if m.Durable() {
+					left++
+				}
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%d keys of the earlier layout under prefix %s\n", n, cfg.Redis.Prefix)
+			if left > 0 {
+				return fmt.Errorf("%d contexts, chain heads or checkpoint streams were left under their earlier names because the current key exists; compare them and delete the one not wanted", left)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be carried over; write nothing")
 	config.AddFlags(cmd.Flags())
 	return cmd
 }

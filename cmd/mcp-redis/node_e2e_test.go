@@ -253,14 +253,14 @@ func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {
 					}
 				}
 				// A write with a caller's id leaves its idempotency key.
-				idem := "{" + key + "}:idem:" + w.idValue
+				idem := prefix + "idem:{" + key + "}:" + w.idValue
 				if n, err := rdb.Exists(ctx, idem).Result(); err != nil || n != 1 {
 					t.Errorf("%s: idempotency key %s: exists %d %v", w.tool, idem, n, err)
 				}
 			}
 
 			// The workflow context holds the delta, as get_context said.
-			ctxKey := "{" + prefix + "ccwj_update_stream}:ctx:" + wf
+			ctxKey := prefix + "ctx:{" + prefix + "ccwj_update_stream}:" + wf
 			hash, err := rdb.HGetAll(ctx, ctxKey).Result()
 			if err != nil || hash[`["plan","steps"]`] != `[{"step":"fetch"},"store",3]` || hash["last_delta_id"] != entries["publish_ccwj_delta"] {
 				t.Errorf("HGETALL %s = %v, %v", ctxKey, hash, err)
@@ -284,7 +284,7 @@ func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {
 			if n, err := rdb.Exists(ctx, lockKey).Result(); err != nil || n != 0 {
 				t.Errorf("%s still exists after release_lock (%d, %v)", lockKey, n, err)
 			}
-			fence, err := rdb.Get(ctx, "{"+lockKey+"}:fence").Int64()
+			fence, err := rdb.Get(ctx, prefix+"fence:{"+lockKey+"}").Int64()
 			if ft, _ := lock["fencing_token"].(float64); err != nil || fence != int64(ft) || fence < 1 {
 				t.Errorf("fence counter = %d (%v), acquire_lock said %v", fence, err, lock["fencing_token"])
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -51,6 +52,8 @@ type App struct {
 
 	locker      *lock.Locker
 	checkpoints *audit.Checkpointer // nil without a signing key
+	stopLooking context.CancelFunc  // ends the look for earlier-layout keys
+	looking     sync.WaitGroup
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -95,7 +98,17 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	for _, t := range all {
 		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
 	}
-	return &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}, nil
+	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}
+	ctx, stop := context.WithCancel(context.Background())
+	a.stopLooking = stop
+	if conn.Embedded == nil {
+		a.looking.Add(1)
+		go func() {
+			defer a.looking.Done()
+			warnLegacy(ctx, conn.Client, keys, log)
+		}()
+	}
+	return a, nil
 }
 
 // depsFrom carries the configuration the tools' schemas and checks need;
@@ -181,6 +194,8 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 // Close ends the lock subscription and the checkpointer, and releases
 // Redis.
 func (a *App) Close() error {
+	a.stopLooking()
+	a.looking.Wait()
 	a.locker.Close()
 	if a.checkpoints != nil {
 		a.checkpoints.Close()

@@ -1,5 +1,31 @@
 // Package keyspace holds the exact Redis key and channel names the server
 // reads and writes. Other programs read these names: they are an interface.
+//
+// Every key and channel starts with the prefix (config redis.prefix, "mcp:"
+// here), so a least-privilege ACL user granted "~mcp:* &mcp:*" reaches all of
+// them. A helper key puts its kind after the prefix and then, as its hash
+// tag, the full name of the main key it serves, so in Redis Cluster it shares
+// that key's slot (Redis hashes only what is inside the first {…}; a main
+// key has no braces, so its slot is the hash of its whole name):
+//
+//	main keys and channels
+//	mcp:<stream>                                  stream (Streams)
+//	mcp:locks:<resource>                          lock owner token
+//	mcp:rate:<policy>:<subject>                   rate limiter state
+//	mcp:events:<stream>, mcp:events:locks         pub/sub channels
+//	helper keys (hash tag = their main key)
+//	mcp:idem:{mcp:<stream>}:<id>                  idempotency record
+//	mcp:ctx:{mcp:ccwj_update_stream}:<workflow>   workflow context hash
+//	mcp:chain:{mcp:<stream>}                      hash chain head
+//	mcp:checkpoints:{mcp:<stream>}                signed checkpoints stream
+//	mcp:fence:{mcp:locks:<resource>}              fencing counter
+//	mcp:owner:{mcp:locks:<resource>}              lock owner label
+//
+// The prefix holds no braces (ValidatePrefix) and a resource none either
+// (its pattern is [A-Za-z0-9._:/@-]), so the tag always ends where the main
+// key does. Ids and workflow ids may hold braces: they come after the tag and
+// do not change the slot. Earlier releases named helper keys
+// "{mcp:…}:<kind>…"; Legacy parses those for "mcp-redis migrate".
 package keyspace
 
 import (
@@ -41,27 +67,41 @@ func (k Keyspace) Stream(name string) string { return k.Prefix + name }
 // "mcp:events:audit_log_stream".
 func (k Keyspace) Events(stream string) string { return k.Prefix + "events:" + stream }
 
-// Idempotency is the record of a caller-supplied entry id. Its hash tag is
-// the stream key's full name, so it shares the stream's cluster slot:
-// "{mcp:audit_log_stream}:idem:<id>".
+// Idempotency is the record of a caller-supplied entry id, in the stream's
+// slot: "mcp:idem:{mcp:audit_log_stream}:<id>".
 func (k Keyspace) Idempotency(stream, id string) string {
-	return tag(k.Stream(stream)) + ":idem:" + id
+	return k.helper(KindIdem, k.Stream(stream)) + ":" + id
 }
 
 // Context is the materialised context of one workflow, kept beside the CCWJ
-// stream in its slot: "{mcp:ccwj_update_stream}:ctx:<workflow_id>".
+// stream in its slot: "mcp:ctx:{mcp:ccwj_update_stream}:<workflow_id>".
 func (k Keyspace) Context(workflowID string) string {
-	return tag(k.Stream(CCWJUpdate)) + ":ctx:" + workflowID
+	return k.helper(KindCtx, k.Stream(CCWJUpdate)) + ":" + workflowID
 }
 
 // ChainHead is the head of a chained stream's hash chain, "<entry id>
 // <hash> <length>", written by the append script with each entry:
-// "{mcp:audit_log_stream}:chain".
-func (k Keyspace) ChainHead(stream string) string { return tag(k.Stream(stream)) + ":chain" }
+// "mcp:chain:{mcp:audit_log_stream}".
+func (k Keyspace) ChainHead(stream string) string { return k.helper(KindChain, k.Stream(stream)) }
 
 // Checkpoints is the stream of signed checkpoints of a chained stream:
-// "{mcp:audit_log_stream}:checkpoints".
-func (k Keyspace) Checkpoints(stream string) string { return tag(k.Stream(stream)) + ":checkpoints" }
+// "mcp:checkpoints:{mcp:audit_log_stream}".
+func (k Keyspace) Checkpoints(stream string) string {
+	return k.helper(KindCheckpoints, k.Stream(stream))
+}
+
+// The kinds of helper key, the word after the prefix.
+const (
+	KindIdem        = "idem"
+	KindCtx         = "ctx"
+	KindChain       = "chain"
+	KindCheckpoints = "checkpoints"
+	KindFence       = "fence"
+	KindOwner       = "owner"
+)
+
+// helper is "<prefix><kind>:{<main key>}".
+func (k Keyspace) helper(kind, main string) string { return k.Prefix + kind + ":" + tag(main) }
 
 func tag(key string) string { return "{" + key + "}" }
 
@@ -89,12 +129,12 @@ func ValidatePrefix(p string) error {
 func (k Keyspace) Lock(resource string) string { return k.Prefix + "locks:" + resource }
 
 // LockFence is the fencing counter of a lock, in the lock key's slot:
-// "{mcp:locks:<resource>}:fence". It never expires.
-func (k Keyspace) LockFence(resource string) string { return tag(k.Lock(resource)) + ":fence" }
+// "mcp:fence:{mcp:locks:<resource>}". It never expires.
+func (k Keyspace) LockFence(resource string) string { return k.helper(KindFence, k.Lock(resource)) }
 
 // LockOwner holds the holder's owner label, with the lock's expiry:
-// "{mcp:locks:<resource>}:owner".
-func (k Keyspace) LockOwner(resource string) string { return tag(k.Lock(resource)) + ":owner" }
+// "mcp:owner:{mcp:locks:<resource>}".
+func (k Keyspace) LockOwner(resource string) string { return k.helper(KindOwner, k.Lock(resource)) }
 
 // LockEvents is the channel announcing lock releases: "mcp:events:locks".
 func (k Keyspace) LockEvents() string { return k.Prefix + "events:locks" }

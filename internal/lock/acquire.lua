@@ -1,8 +1,8 @@
 -- acquire.lua: take a lock if it is free, with a fencing token.
 --
 -- KEYS[1]  the lock: mcp:locks:<resource>, holding the owner token
--- KEYS[2]  the fencing counter: {mcp:locks:<resource>}:fence (never expires)
--- KEYS[3]  the owner label: {mcp:locks:<resource>}:owner (same expiry as the lock)
+-- KEYS[2]  the fencing counter: mcp:fence:{mcp:locks:<resource>} (never expires)
+-- KEYS[3]  the owner label: mcp:owner:{mcp:locks:<resource>} (same expiry as the lock)
 -- ARGV[1]  token minted by the server
 -- ARGV[2]  ttl in ms
 -- ARGV[3]  owner label, "" for none

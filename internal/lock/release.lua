@@ -1,8 +1,8 @@
 -- release.lua: delete a lock only for the holder of its token.
 --
 -- KEYS[1]  the lock: mcp:locks:<resource>
--- KEYS[2]  the owner label: {mcp:locks:<resource>}:owner
--- KEYS[3]  the fencing counter: {mcp:locks:<resource>}:fence
+-- KEYS[2]  the owner label: mcp:owner:{mcp:locks:<resource>}
+-- KEYS[3]  the fencing counter: mcp:fence:{mcp:locks:<resource>}
 -- ARGV[1]  the caller's token
 -- ARGV[2]  channel to announce the release on
 -- ARGV[3]  the notice

@@ -52,7 +52,8 @@ func Shared(t testing.TB) (*redis.Client, string) {
 	return c, prefix
 }
 
-// Purge deletes every key under prefix, hash-tagged ones included.
+// Purge deletes every key under prefix, and those of the earlier layout,
+// "{<prefix>…}…", that migrate tests seed.
 func Purge(t testing.TB, c redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
