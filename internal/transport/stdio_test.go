@@ -129,8 +129,15 @@ func TestALineThatIsNotJSONIsAParseError(t *testing.T) {
 }
 
 func TestASlowCallDoesNotHoldUpAFastOne(t *testing.T) {
+	slowThenFast(t, call(1, "slow"))
+}
+
+// slowThenFast sends slow (a call of id 1 that blocks until released),
+// then a fast call of id 2: the fast one must be answered first.
+func slowThenFast(t *testing.T, slow string) {
+	t.Helper()
 	p := start(t, 0)
-	p.send(t, call(1, "slow"))
+	p.send(t, slow)
 	<-p.slowCtx
 	p.send(t, call(2, "fast"))
 	if r := p.read(t); r.ID != float64(2) {
@@ -233,17 +240,7 @@ func TestReadingGoesOnWhileTheInFlightBoundIsReached(t *testing.T) {
 // A request is recognised by its parsed id member, whatever its spelling,
 // so it runs beside the reader like any other.
 func TestARequestWithAnEscapedIDMemberRunsBesideTheReader(t *testing.T) {
-	p := start(t, 0)
-	p.send(t, strings.Replace(call(1, "slow"), `"id"`, `"\u0069d"`, 1))
-	<-p.slowCtx
-	p.send(t, call(2, "fast"))
-	if r := p.read(t); r.ID != float64(2) {
-		t.Fatalf("first reply = %+v, want the fast call's", r)
-	}
-	close(p.release)
-	if r := p.read(t); r.ID != float64(1) {
-		t.Fatalf("second reply = %+v", r)
-	}
+	slowThenFast(t, strings.Replace(call(1, "slow"), `"id"`, `"\u0069d"`, 1))
 }
 
 // A line over the limit is answered as soon as it crosses the limit, not
