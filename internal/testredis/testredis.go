@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,8 +91,11 @@ type Server struct {
 	Args []string
 	// TLS: the port serves TLS only (StartTLS).
 	TLS bool
-	cmd *exec.Cmd
-	t   testing.TB
+	// ConfigFile, when set, is given to redis-server first, before the
+	// port and the other args (a sentinel needs its own writable file).
+	ConfigFile string
+	cmd        *exec.Cmd
+	t          testing.TB
 }
 
 // Start runs a private redis-server with extra args (e.g. "--appendonly",
@@ -137,6 +141,9 @@ func (s *Server) Start() {
 	if s.TLS {
 		ports = []string{"--port", "0", "--tls-port", port}
 	}
+	if s.ConfigFile != "" {
+		ports = append([]string{s.ConfigFile}, ports...)
+	}
 	args := append(append(ports, "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log")), s.Args...)
 	cmd := exec.Command("redis-server", args...)
@@ -166,6 +173,21 @@ func (s *Server) Stop() {
 	_ = s.cmd.Wait()
 	s.cmd = nil
 }
+
+// Kill sends the server SIGKILL and waits for it to exit, as a crash
+// would; Stop and Start stay safe to call after it.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Running reports whether the server's process was started and has not
+// been stopped or killed since.
+func (s *Server) Running() bool { return s.cmd != nil }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
