@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -38,7 +39,7 @@ func acquireLock(d *Deps) mcpkit.Tool {
 		Title: "Acquire a lock",
 		Description: "Take a distributed lock on a resource for ttl_ms, optionally waiting up to wait_ms for it to come free. " +
 			"Not getting it is a normal answer (acquired: false, with the holder's owner label and remaining ttl), not an error. " +
-			"Keep the token to release or extend the lock, and pass fencing_token to the system you guard.",
+			"Keep the token to release or extend the lock, and pass fencing_token to the system you guard. " + fencingAcrossFailover(d.WaitReplicas),
 		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 		Schema: func(s *jsonschema.Schema) {
 			setMax(s, "ttl_ms", d.LockMaxTTL)
@@ -99,3 +100,12 @@ func setMax(s *jsonschema.Schema, prop string, d time.Duration) {
 }
 
 func jsonNumber(n int64) json.Number { return json.Number(strconv.FormatInt(n, 10)) }
+
+// fencingAcrossFailover says what a Redis failover does to fencing tokens
+// under the replication in force.
+func fencingAcrossFailover(replicas int) string {
+	if replicas > 0 {
+		return fmt.Sprintf("This server answers a grant only once %d Redis replica(s) hold it (redis.wait_replicas), so fencing tokens never repeat or go backwards across a Redis failover.", replicas)
+	}
+	return "Across a Redis failover a fencing token can repeat or go backwards: replication is asynchronous and this server does not wait for replicas (redis.wait_replicas 0), so the newest grants can be lost with the old master."
+}

@@ -54,6 +54,9 @@ type Deps struct {
 	// MaxClockSkew bounds how far ahead of the server's clock a caller's
 	// timestamp may be (audit.max_clock_skew); 24h when zero.
 	MaxClockSkew time.Duration
+	// WaitReplicas is redis.wait_replicas: how many replicas confirm each
+	// write before it is answered (0: none, replication is asynchronous).
+	WaitReplicas int
 	// RecordArguments is what a call record keeps of the arguments
 	// (audit.record_arguments): "identifying" (the default) or "all".
 	RecordArguments string

@@ -78,6 +78,9 @@ SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 			defer a.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if err := a.CheckRights(ctx); err != nil {
+				return err
+			}
 			log.Info("serving", "transport", cfg.Transport, "version", app.Version, "prefix", cfg.Redis.Prefix)
 			if cfg.Transport == "http" {
 				return a.ServeHTTP(ctx, nil)

@@ -68,13 +68,17 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
-	locker := lock.New(conn.Client, keys, lock.WithLogger(log))
+	lockOpts := []lock.Option{lock.WithLogger(log)}
+	if cfg.Redis.ShardedPubSub {
+		lockOpts = append(lockOpts, lock.WithShardedPubSub())
+	}
+	locker := lock.New(conn.Writer, keys, lockOpts...)
 	deps := depsFrom(cfg)
 	chained, checkpoints := chainStore(cfg, conn, keys, log)
 	deps.Streams = chained
 	deps.Audit = chained
 	deps.Locks = locker
-	deps.Limiter = ratelimit.New(conn.Client, keys)
+	deps.Limiter = ratelimit.New(conn.Writer, keys)
 
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
@@ -125,6 +129,7 @@ func depsFrom(cfg config.Config) *tools.Deps {
 		Policies:        policies,
 		MaxClockSkew:    cfg.Audit.MaxClockSkew,
 		RecordArguments: cfg.Audit.RecordArguments,
+		WaitReplicas:    cfg.Redis.WaitReplicas,
 	}
 }
 

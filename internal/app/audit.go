@@ -34,8 +34,12 @@ func SigningKeyFile(cfg config.Config) (string, error) {
 // chain still links every entry, and nothing is signed: a warning says so.
 func chainStore(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, log *slog.Logger) (*streams, *audit.Checkpointer) {
 	maxLen := func(s string) int64 { return cfg.Streams.Get(s).MaxLen }
+	var opts []stream.Option
+	if cfg.Redis.ShardedPubSub {
+		opts = append(opts, stream.WithShardedPubSub())
+	}
 	if len(cfg.Audit.Chain) == 0 {
-		return &streams{Store: stream.NewStore(conn.Client, keys, maxLen, cfg.Idempotency.TTL), Verifier: audit.NewVerifier(conn.Client, keys, nil)}, nil
+		return &streams{Store: stream.NewStore(conn.Writer, keys, maxLen, cfg.Idempotency.TTL, opts...), Verifier: audit.NewVerifier(conn.Client, keys, nil)}, nil
 	}
 	var cp *audit.Checkpointer
 	var pub ed25519.PublicKey
@@ -52,7 +56,8 @@ func chainStore(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, log *
 	if cp != nil {
 		onLink = func(l stream.Link) { cp.Linked(l.Stream, l.Key, l.ID, l.Hash, l.Length) }
 	}
-	st := stream.NewStore(conn.Client, keys, maxLen, cfg.Idempotency.TTL, stream.WithChain(cfg.Audit.Chain, onLink))
+	opts = append(opts, stream.WithChain(cfg.Audit.Chain, onLink))
+	st := stream.NewStore(conn.Writer, keys, maxLen, cfg.Idempotency.TTL, opts...)
 	return &streams{Store: st, Verifier: audit.NewVerifier(conn.Client, keys, pub)}, cp
 }
 

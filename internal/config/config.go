@@ -123,6 +123,16 @@ type Redis struct {
 	Prefix  string        `mapstructure:"prefix"`
 	Timeout time.Duration `mapstructure:"timeout"`
 	TLS     TLS           `mapstructure:"tls"`
+	// WaitReplicas, when above 0, has every write answered OK only once
+	// WAIT confirms that many replicas hold it; otherwise the call gets a
+	// tool error saying durability was not confirmed.
+	WaitReplicas int `mapstructure:"wait_replicas"`
+	// WaitTimeout bounds that WAIT; it must be shorter than Timeout.
+	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
+	// ShardedPubSub sends notices with SPUBLISH (Redis 7 sharded pub/sub)
+	// instead of PUBLISH; meant for Cluster, where a PUBLISH is relayed to
+	// every node and an SPUBLISH stays on its shard.
+	ShardedPubSub bool `mapstructure:"sharded_pubsub"`
 }
 
 // TLS refines the TLS that a rediss://, rediss+sentinel:// or
@@ -268,7 +278,8 @@ const Embedded = "embedded"
 func Defaults() Config {
 	s := Stream{MaxLen: 100000}
 	return Config{
-		Redis:   Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second, TLS: TLS{MinVersion: "1.2"}},
+		Redis: Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second, TLS: TLS{MinVersion: "1.2"},
+			WaitTimeout: time.Second},
 		Streams: Streams{AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
 		Limits:  Limits{MaxEntryBytes: 64 << 10},
 		Audit: Audit{ToolCalls: true, RecordArguments: "identifying", MaxClockSkew: 24 * time.Hour,
@@ -302,6 +313,9 @@ func defaultsMap() map[string]any {
 		"redis.tls.server_name":          d.Redis.TLS.ServerName,
 		"redis.tls.min_version":          d.Redis.TLS.MinVersion,
 		"redis.tls.insecure_skip_verify": d.Redis.TLS.InsecureSkipVerify,
+		"redis.wait_replicas":            d.Redis.WaitReplicas,
+		"redis.wait_timeout":             d.Redis.WaitTimeout,
+		"redis.sharded_pubsub":           d.Redis.ShardedPubSub,
 		"limits.max_entry_bytes":         d.Limits.MaxEntryBytes,
 		"audit.tool_calls":               d.Audit.ToolCalls,
 		"audit.stdio_caller":             d.Audit.StdioCaller,
@@ -529,6 +543,20 @@ func (c Config) problems() []error {
 		add("redis.timeout", "%v is out of range (10ms to 1m)", c.Redis.Timeout)
 	}
 	p = append(p, c.Redis.TLS.problems()...)
+	if n := c.Redis.WaitReplicas; n < 0 || n > 64 {
+		add("redis.wait_replicas", "%d is out of range (0 to 64)", n)
+	}
+	if c.Redis.WaitReplicas > 0 {
+		if c.Redis.URL == Embedded {
+			add("redis.wait_replicas", "the embedded Redis has no replicas; set redis.url to a Redis with replicas, or leave redis.wait_replicas at 0")
+		}
+		if c.Redis.WaitTimeout < time.Millisecond || c.Redis.WaitTimeout >= c.Redis.Timeout {
+			add("redis.wait_timeout", "%v must be at least 1ms and shorter than redis.timeout (%v): the WAIT runs within a call's Redis time", c.Redis.WaitTimeout, c.Redis.Timeout)
+		}
+	}
+	if c.Redis.ShardedPubSub && c.Redis.URL == Embedded {
+		add("redis.sharded_pubsub", "the embedded Redis has no sharded pub/sub (SPUBLISH, Redis 7); leave it off, or set redis.url")
+	}
 	if c.Redis.TLS.Set() && !TLSURL(c.Redis.URL) {
 		add("redis.tls", "set, but redis.url does not use TLS: TLS is turned on by the URL (rediss://, rediss+sentinel://, rediss+cluster://); "+
 			"redis.tls only refines it. Use a rediss URL or unset redis.tls")

@@ -96,6 +96,9 @@ redis:
   url: redis://file:6379/1
   prefix: "file:"
   timeout: 3s
+  wait_replicas: 1
+  wait_timeout: 250ms
+  sharded_pubsub: true
 streams:
   audit_log_stream:
     maxlen: 11
@@ -118,7 +121,8 @@ transport: stdio
 
 func fileConfig() config.Config {
 	return config.Config{
-		Redis: config.Redis{URL: "redis://file:6379/1", Prefix: "file:", Timeout: 3 * time.Second, TLS: config.Defaults().Redis.TLS},
+		Redis: config.Redis{URL: "redis://file:6379/1", Prefix: "file:", Timeout: 3 * time.Second, TLS: config.Defaults().Redis.TLS,
+			WaitReplicas: 1, WaitTimeout: 250 * time.Millisecond, ShardedPubSub: true},
 		Streams: config.Streams{
 			AuditLog:      config.Stream{MaxLen: 11},
 			CCWJUpdate:    config.Stream{MaxLen: 12},
@@ -239,7 +243,7 @@ func TestTheEnvironmentOverridesTheConfigFile(t *testing.T) {
 	t.Setenv("MCP_REDIS_LOG_LEVEL", "warn")
 
 	want := fileConfig()
-	want.Redis = config.Redis{URL: "redis://env:6379/2", Prefix: "env:", Timeout: 750 * time.Millisecond, TLS: config.Defaults().Redis.TLS}
+	want.Redis.URL, want.Redis.Prefix, want.Redis.Timeout = "redis://env:6379/2", "env:", 750*time.Millisecond
 	want.Streams.AuditLog.MaxLen = 21
 	want.Streams.WorkflowEvent.MaxLen = 24
 	want.Limits.MaxEntryBytes = 4096
@@ -298,6 +302,9 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		"MCP_REDIS_REDIS_URL":                          "rediss://envonly:6380/4",
 		"MCP_REDIS_REDIS_PREFIX":                       "eo:",
 		"MCP_REDIS_REDIS_TIMEOUT":                      "1500ms",
+		"MCP_REDIS_REDIS_WAIT_REPLICAS":                "2",
+		"MCP_REDIS_REDIS_WAIT_TIMEOUT":                 "400ms",
+		"MCP_REDIS_REDIS_SHARDED_PUBSUB":               "true",
 		"MCP_REDIS_STREAMS_AUDIT_LOG_STREAM_MAXLEN":    "31",
 		"MCP_REDIS_STREAMS_CCWJ_UPDATE_STREAM_MAXLEN":  "32",
 		"MCP_REDIS_STREAMS_USER_FEEDBACK_MAXLEN":       "33",
@@ -313,7 +320,8 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	want := config.Config{
-		Redis: config.Redis{URL: "rediss://envonly:6380/4", Prefix: "eo:", Timeout: 1500 * time.Millisecond, TLS: config.Defaults().Redis.TLS},
+		Redis: config.Redis{URL: "rediss://envonly:6380/4", Prefix: "eo:", Timeout: 1500 * time.Millisecond, TLS: config.Defaults().Redis.TLS,
+			WaitReplicas: 2, WaitTimeout: 400 * time.Millisecond, ShardedPubSub: true},
 		Streams: config.Streams{
 			AuditLog:      config.Stream{MaxLen: 31},
 			CCWJUpdate:    config.Stream{MaxLen: 32},
@@ -604,6 +612,41 @@ func TestValidateReportsEveryProblemOfAStructBuiltInCode(t *testing.T) {
 	var ie *config.InvalidError
 	if !errors.As(err, &ie) || len(ie.Problems) != 3 {
 		t.Fatalf("Validate = %v; want an *InvalidError with 3 problems", err)
+	}
+}
+
+// wait_replicas needs a Redis with replicas and a WAIT that fits in a
+// call's Redis time; sharded pub/sub needs a real Redis 7.
+func TestWaitReplicasAndShardedPubSubAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*config.Redis)
+		keys []string
+	}{
+		{"embedded with wait_replicas", func(r *config.Redis) { r.WaitReplicas = 1 }, []string{"redis.wait_replicas"}},
+		{"negative wait_replicas", func(r *config.Redis) { r.URL = "redis://h:6379"; r.WaitReplicas = -1 }, []string{"redis.wait_replicas"}},
+		{"wait_timeout not below timeout", func(r *config.Redis) {
+			r.URL, r.WaitReplicas, r.WaitTimeout = "redis://h:6379", 1, r.Timeout
+		}, []string{"redis.wait_timeout"}},
+		{"embedded with sharded pub/sub", func(r *config.Redis) { r.ShardedPubSub = true }, []string{"redis.sharded_pubsub"}},
+	} {
+		c := config.Defaults()
+		tc.set(&c.Redis)
+		var ie *config.InvalidError
+		if err := c.Validate(); !errors.As(err, &ie) || len(ie.Problems) != len(tc.keys) {
+			t.Errorf("%s: Validate = %v; want %d problems", tc.name, err, len(tc.keys))
+			continue
+		}
+		for i, k := range tc.keys {
+			if !strings.HasPrefix(ie.Problems[i].Error(), k+":") {
+				t.Errorf("%s: problem %q does not name %s", tc.name, ie.Problems[i], k)
+			}
+		}
+	}
+	c := config.Defaults()
+	c.Redis.URL, c.Redis.WaitReplicas, c.Redis.WaitTimeout, c.Redis.ShardedPubSub = "redis+cluster://h:7000", 1, time.Second, true
+	if err := c.Validate(); err != nil {
+		t.Errorf("wait_replicas 1, wait_timeout 1s, sharded pub/sub over a cluster: %v", err)
 	}
 }
 

@@ -13,6 +13,8 @@
 //	mcp:locks:<resource>                          lock owner token
 //	mcp:rate:<policy>:<subject>                   rate limiter state
 //	mcp:events:<stream>, mcp:events:locks         pub/sub channels
+//	mcp:events:{mcp:<stream>}                     the stream's channel with
+//	                                              sharded pub/sub (SPUBLISH)
 //	helper keys (hash tag = their main key)
 //	mcp:idem:{mcp:<stream>}:<id>                  idempotency record
 //	mcp:ctx:{mcp:ccwj_update_stream}:<workflow>   workflow context hash
@@ -66,6 +68,14 @@ func (k Keyspace) Stream(name string) string { return k.Prefix + name }
 // Events is the pub/sub channel announcing writes to a stream:
 // "mcp:events:audit_log_stream".
 func (k Keyspace) Events(stream string) string { return k.Prefix + "events:" + stream }
+
+// ShardedEvents is the channel announcing writes to a stream with sharded
+// pub/sub (redis.sharded_pubsub): "mcp:events:{mcp:audit_log_stream}". Its
+// hash tag puts it in the stream's slot, as SPUBLISH from the script that
+// writes the stream must stay in that slot's shard.
+func (k Keyspace) ShardedEvents(stream string) string {
+	return k.Prefix + "events:" + tag(k.Stream(stream))
+}
 
 // Idempotency is the record of a caller-supplied entry id, in the stream's
 // slot: "mcp:idem:{mcp:audit_log_stream}:<id>".

@@ -53,6 +53,11 @@ if counter and not growable(counter) then
   return redis.error_reply('ERR ' .. KEYS[2] .. ' holds a string that is not an integer INCR can grow')
 end
 
+local denied = refuse({{'set', KEYS[1], 'v'}, {'incr', KEYS[2]}, {'set', KEYS[3], 'v'}, {'del', KEYS[3]}})
+if denied then
+  return denied
+end
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 

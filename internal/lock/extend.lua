@@ -27,6 +27,10 @@ local bad = wrongType(KEYS[1]) or wrongType(KEYS[2]) or wrongType(KEYS[3])
 if bad then
   return redis.error_reply(bad)
 end
+local denied = refuse({{'pexpire', KEYS[1], '1'}, {'pexpire', KEYS[2], '1'}})
+if denied then
+  return denied
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then

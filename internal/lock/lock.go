@@ -35,9 +35,9 @@ var (
 	extendSrc string
 
 	// Scripts are exported for the benchmark, which runs them raw.
-	AcquireScript = redis.NewScript(acquireSrc)
-	ReleaseScript = redis.NewScript(releaseSrc)
-	ExtendScript  = redis.NewScript(extendSrc)
+	AcquireScript = redis.NewScript(rdb.ScriptPrelude + acquireSrc)
+	ReleaseScript = redis.NewScript(rdb.ScriptPrelude + releaseSrc)
+	ExtendScript  = redis.NewScript(rdb.ScriptPrelude + extendSrc)
 )
 
 // pollEvery bounds how long a waiter sleeps between attempts when no
@@ -58,10 +58,15 @@ const (
 
 // Locker takes and gives back locks under one keyspace.
 type Locker struct {
-	rdb   redis.UniversalClient
+	rdb redis.UniversalClient
+	// plain is rdb without WAIT (rdb.Durable): a grant nobody holds is
+	// given back without waiting for replicas.
+	plain redis.UniversalClient
 	keys  keyspace.Keyspace
 	waker *waker
 	log   *slog.Logger
+	// sharded: release notices go out with SPUBLISH, after the script.
+	sharded bool
 
 	// orphans counts the grants being given back in the background; mu
 	// orders its Add against Close's Wait.
@@ -80,10 +85,25 @@ type Option func(*Locker)
 // slog.Default() otherwise.
 func WithLogger(log *slog.Logger) Option { return func(l *Locker) { l.log = log } }
 
+// WithShardedPubSub announces releases with SPUBLISH (Redis 7 sharded
+// pub/sub) and listens for them with SSUBSCRIBE. The release channel is
+// in no lock's slot, so the notice is sent after the release script, not
+// from it: a release whose notice is lost (pub/sub is at-most-once anyway)
+// costs a waiter one poll interval.
+func WithShardedPubSub() Option {
+	return func(l *Locker) {
+		l.sharded = true
+		l.waker.sharded = true
+	}
+}
+
 // New returns a Locker. Close it to end its release subscription and its
 // give-backs.
 func New(c redis.UniversalClient, keys keyspace.Keyspace, opts ...Option) *Locker {
-	l := &Locker{rdb: c, keys: keys, waker: newWaker(c, keys.LockEvents()), log: slog.Default()}
+	l := &Locker{rdb: c, plain: c, keys: keys, waker: newWaker(c, keys.LockEvents()), log: slog.Default()}
+	if d, ok := c.(*rdb.Durable); ok {
+		l.plain = d.UniversalClient
+	}
 	l.quit, l.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(l)
@@ -246,7 +266,7 @@ func (l *Locker) releaseOrphan(resource, token string, expires time.Time, cause 
 			deadline = expires
 		}
 		ctx, cancel := context.WithDeadline(l.quit, deadline)
-		released, err := l.Release(ctx, resource, token)
+		_, released, err := l.release(ctx, l.plain, resource, token)
 		cancel()
 		switch {
 		case err == nil && released:
@@ -294,7 +314,8 @@ func (l *Locker) try(ctx context.Context, resource, token string, ttl time.Durat
 		[]string{key, l.keys.LockFence(resource), l.keys.LockOwner(resource)},
 		token, ttl.Milliseconds(), owner).Slice()
 	if err != nil {
-		return Grant{}, rdb.Wrap("acquire "+key, err)
+		return Grant{}, rdb.WrapNotDurable("acquire "+key, err,
+			"The grant is being given back, so nobody holds it; call acquire_lock again.")
 	}
 	if len(res) < 3 {
 		return Grant{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("acquire %s: unexpected reply %v", key, res)}
@@ -331,11 +352,25 @@ func (l *Locker) Release(ctx context.Context, resource, token string) (bool, err
 
 // ReleaseHeld is Release, telling also which grant it ended.
 func (l *Locker) ReleaseHeld(ctx context.Context, resource, token string) (Holder, bool, error) {
+	return l.release(ctx, l.rdb, resource, token)
+}
+
+func (l *Locker) release(ctx context.Context, c redis.UniversalClient, resource, token string) (Holder, bool, error) {
 	key := l.keys.Lock(resource)
 	note, _ := json.Marshal(map[string]string{"event": "released", "resource": resource, "key": key})
-	res, err := ReleaseScript.Run(ctx, l.rdb, l.holderKeys(resource), token, l.keys.LockEvents(), string(note)).Slice()
+	channel := l.keys.LockEvents()
+	if l.sharded {
+		channel = ""
+	}
+	res, err := ReleaseScript.Run(ctx, c, l.holderKeys(resource), token, channel, string(note)).Slice()
 	if err != nil {
-		return Holder{}, false, rdb.Wrap("release "+key, err)
+		return Holder{}, false, rdb.WrapNotDurable("release "+key, err,
+			"The lock is released on the master; should a failover lose that, it stays held until its ttl runs out. A repeated release_lock answers released: false either way.")
+	}
+	if l.sharded && len(res) > 1 {
+		if err := l.rdb.SPublish(ctx, l.keys.LockEvents(), string(note)).Err(); err != nil {
+			l.log.Warn("lock: released, but the release notice was not sent", "resource", resource, "err", err)
+		}
 	}
 	if len(res) == 1 && res[0] == int64(0) {
 		return Holder{}, false, nil
@@ -360,7 +395,8 @@ func (l *Locker) ExtendHeld(ctx context.Context, resource, token string, ttl tim
 	key := l.keys.Lock(resource)
 	res, err := ExtendScript.Run(ctx, l.rdb, l.holderKeys(resource), token, ttl.Milliseconds()).Slice()
 	if err != nil {
-		return Holder{}, false, time.Time{}, rdb.Wrap("extend "+key, err)
+		return Holder{}, false, time.Time{}, rdb.WrapNotDurable("extend "+key, err,
+			"The new ttl is set on the master; should a failover lose it, the lock expires at its earlier time. Calling extend_lock again is safe.")
 	}
 	now, _ := elem[int64](res, 1)
 	switch {

@@ -15,6 +15,7 @@ import (
 type waker struct {
 	rdb     redis.UniversalClient
 	channel string
+	sharded bool // SSUBSCRIBE, not SUBSCRIBE
 
 	mu        sync.Mutex
 	ps        *redis.PubSub
@@ -59,7 +60,11 @@ func (w *waker) subscribe(ctx context.Context) {
 	if w.ps != nil {
 		return
 	}
-	ps := w.rdb.Subscribe(context.WithoutCancel(ctx), w.channel)
+	subscribe := w.rdb.Subscribe
+	if w.sharded {
+		subscribe = w.rdb.SSubscribe
+	}
+	ps := subscribe(context.WithoutCancel(ctx), w.channel)
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if _, err := ps.Receive(rctx); err != nil {

@@ -28,7 +28,7 @@ import (
 var windowSrc string
 
 // WindowScript is exported for the benchmark, which runs it raw.
-var WindowScript = redis.NewScript(windowSrc)
+var WindowScript = redis.NewScript(rdb.ScriptPrelude + windowSrc)
 
 // Policy is a named limit: Limit units of cost per Window.
 type Policy struct {
@@ -69,7 +69,8 @@ func (l *Limiter) Allow(ctx context.Context, subject string, p Policy, cost int)
 	key := l.keys.Rate(p.Name, subject)
 	res, err := WindowScript.Run(ctx, l.rdb, []string{key}, p.Limit, p.Window.Microseconds(), cost, nonce()).Int64Slice()
 	if err != nil {
-		return Decision{}, rdb.Wrap("rate "+key, err)
+		return Decision{}, rdb.WrapNotDurable("rate "+key, err,
+			"The request was counted on the master; a retry counts it again, so retry only if a decision is still needed.")
 	}
 	if len(res) != 4 {
 		return Decision{}, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("rate %s: unexpected reply %v", key, res)}

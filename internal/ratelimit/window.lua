@@ -21,6 +21,10 @@ local held = redis.call('TYPE', KEYS[1]).ok
 if held ~= 'none' and held ~= 'zset' then
   return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' holds a ' .. held .. ', not a zset')
 end
+local denied = refuse({{'zremrangebyscore', KEYS[1], '0', '1'}, {'zadd', KEYS[1], '0', 'm'}, {'pexpire', KEYS[1], '1'}})
+if denied then
+  return denied
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 

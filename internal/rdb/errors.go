@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -28,6 +29,24 @@ func Wrap(op string, err error) error {
 	if why := TLSProblem(err); why != "" {
 		return &fault.Error{Code: fault.Unavailable, Message: "redis TLS handshake failed: " + why + " (" + op + ")", Err: err,
 			Hint: "Nothing was written. A retry fails the same way until the server's Redis TLS settings or certificates are fixed; tell its operator."}
+	}
+	var nd *NotDurable
+	if errors.As(err, &nd) {
+		msg := fmt.Sprintf("durability not confirmed: Redis applied the write on its master, but only %d of the %d replicas redis.wait_replicas asks for acknowledged it within %v, so a failover may lose it (%s)",
+			nd.Got, nd.Want, nd.Timeout, op)
+		if nd.Err != nil {
+			msg = fmt.Sprintf("durability not confirmed: Redis applied the write on its master, but WAIT for %d replicas failed, so a failover may lose it (%s)", nd.Want, op)
+		}
+		return &fault.Error{Code: fault.Unavailable, Message: msg, Err: err,
+			Hint: "A retry with the same log_id or event_id is safe: the entry is kept at most once, and the retry is answered OK once a replica holds it."}
+	}
+	if why := Refused(err); why != "" {
+		return &fault.Error{Code: fault.Unavailable, Message: "redis refused the server's user: " + why + " (" + op + ")", Err: err,
+			Hint: "Nothing was written. A retry fails the same way until the server's Redis user is given the right or its credentials are fixed; tell its operator (the README gives the minimal ACL rule)."}
+	}
+	if movedOrAsk(err) {
+		return &fault.Error{Code: fault.Unavailable, Message: "the cluster moved the key's slot (" + op + ")", Err: err,
+			Hint: "Nothing was written; retry."}
 	}
 	if Unreachable(err) {
 		return &fault.Error{Code: fault.Unavailable, Message: "redis is unavailable (" + op + ")", Err: err}
@@ -107,4 +126,40 @@ func TLSProblem(err error) string {
 		return "no TLS version both sides accept (redis.tls.min_version)"
 	}
 	return ""
+}
+
+// Refused says in a sentence why Redis refused the server's user (NOPERM,
+// NOAUTH, WRONGPASS), or "" when err is no such refusal. The sentence
+// quotes no Redis error code for credentials: tool errors carry none. A script's own
+// refusal (see ScriptPrelude) names the command and the key or channel.
+func Refused(err error) string {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return ""
+	}
+	msg := re.Error()
+	switch {
+	case strings.HasPrefix(msg, "NOPERM "):
+		if i := strings.Index(msg, "mcp-redis: "); i >= 0 {
+			return msg[i+len("mcp-redis: "):]
+		}
+		return "it lacks a right a command needs (NOPERM: " + strings.TrimPrefix(msg, "NOPERM ") + ")"
+	case strings.HasPrefix(msg, "NOAUTH"):
+		return "Redis asks for credentials and redis.url gives none"
+	case strings.HasPrefix(msg, "WRONGPASS"):
+		return "Redis does not accept the credentials in redis.url (a wrong user or secret, or a disabled user)"
+	}
+	return ""
+}
+
+// WrapNotDurable is Wrap, with hint as the advice when err is a
+// *NotDurable: what a caller of this write should do instead of the
+// stream writes' retry with the same id.
+func WrapNotDurable(op string, err error, hint string) error {
+	w := Wrap(op, err)
+	var nd *NotDurable
+	if fe, ok := fault.As(w); ok && errors.As(err, &nd) {
+		fe.Hint = hint
+	}
+	return w
 }

@@ -26,6 +26,9 @@ import (
 // Conn is an open connection to Redis.
 type Conn struct {
 	Client redis.UniversalClient
+	// Writer runs the write scripts: Client itself, or, with
+	// redis.wait_replicas, a Durable over it.
+	Writer redis.UniversalClient
 	// Embedded is the in-process Redis when redis.url is "embedded".
 	Embedded *miniredis.Miniredis
 }
@@ -62,7 +65,8 @@ func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
 			"command", "redis-cli -u redis://:"+password+"@"+m.Addr())
 		opts := &redis.UniversalOptions{Addrs: []string{m.Addr()}, Password: password}
 		tune(opts, cfg.Timeout)
-		return &Conn{Client: redis.NewUniversalClient(opts), Embedded: m}, nil
+		c := redis.NewUniversalClient(opts)
+		return &Conn{Client: c, Writer: c, Embedded: m}, nil
 	}
 	opts, err := ParseURL(cfg.URL)
 	if err != nil {
@@ -77,7 +81,21 @@ func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
 			"Set redis.tls.ca_file instead; use this for tests only")
 	}
 	tune(opts, cfg.Timeout)
-	return &Conn{Client: redis.NewUniversalClient(opts)}, nil
+	conn := &Conn{}
+	var r *reloader
+	if opts.IsClusterMode {
+		cc := redis.NewClusterClient(opts.Cluster())
+		r = &reloader{cc: cc}
+		cc.AddHook(hook{r})
+		conn.Client = cc
+	} else {
+		conn.Client = redis.NewUniversalClient(opts)
+	}
+	conn.Writer = conn.Client
+	if cfg.WaitReplicas > 0 {
+		conn.Writer = &Durable{UniversalClient: conn.Client, replicas: cfg.WaitReplicas, timeout: cfg.WaitTimeout, reload: r}
+	}
+	return conn, nil
 }
 
 // secure builds the one *tls.Config every connection uses (for Sentinel

@@ -14,7 +14,9 @@
 -- ARGV[7]  context hash field, "" for none; ARGV[8] its value; ARGV[9] updated_at
 -- ARGV[10] the prev_hash the entry was hashed with, "" when not chained
 -- ARGV[11] the entry's hash ("" when not chained)
--- ARGV[12…] the entry's field/value pairs (prev_hash and hash among them)
+-- ARGV[12] the pub/sub command: "publish", or "spublish" (sharded; the
+--          channel then shares the stream's slot)
+-- ARGV[13…] the entry's field/value pairs (prev_hash and hash among them)
 --
 -- The chain head holds "<entry id> <hash> <length>"; no head is the genesis
 -- hash (64 zeros) and length 0.
@@ -26,6 +28,9 @@
 -- when the chain head is not ARGV[10]: another writer appended meanwhile,
 -- nothing was written, and the caller rehashes onto that head. The
 -- idempotency check comes first, so a duplicate never extends the chain.
+-- A retry of the same payload rewrites its idempotency record unchanged
+-- (SET … KEEPTTL): that write makes a WAIT after the script cover the first
+-- entry too (redis.wait_replicas), as WAIT counts a connection's writes.
 -- A key of the wrong type, a malformed head, or a bad retention, ttl or
 -- hash is an error and nothing is written: every check precedes the first
 -- write, as a script does not roll back.
@@ -54,7 +59,7 @@ end
 if not string.match(ARGV[1], '^%d+$') or not string.match(ARGV[2], '^%d+$') or #ARGV[2] > 15 then
   return redis.error_reply('ERR append.lua: the retention and the idempotency ttl must be whole numbers')
 end
-if #ARGV < 13 or #ARGV % 2 ~= 1 then
+if #ARGV < 14 or #ARGV % 2 ~= 0 then
   return redis.error_reply('ERR append.lua: the entry needs field/value pairs')
 end
 local function isHash(s)
@@ -67,6 +72,23 @@ local bad = wrongType(KEYS[1], 'stream') or (idem and wrongType(KEYS[2], 'string
   (ctxKey and wrongType(ctxKey, 'hash')) or (headKey and wrongType(headKey, 'string'))
 if bad then
   return redis.error_reply(bad)
+end
+if ARGV[12] ~= 'publish' and ARGV[12] ~= 'spublish' then
+  return redis.error_reply('ERR append.lua: the pub/sub command must be publish or spublish')
+end
+local steps = {{'xadd', KEYS[1], '*', 'f', 'v'}, {ARGV[12], ARGV[4], 'n'}}
+if idem then
+  steps[#steps + 1] = {'set', KEYS[2], 'v'}
+end
+if ctxKey then
+  steps[#steps + 1] = {'hset', ctxKey, 'f', 'v'}
+end
+if headKey then
+  steps[#steps + 1] = {'set', headKey, 'v'}
+end
+local denied = refuse(steps)
+if denied then
+  return denied
 end
 
 local headID, headHash, headLen = '', GENESIS, 0
@@ -101,6 +123,7 @@ if idem then
       id, fp = string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1)
     end
     if fp == ARGV[3] then
+      redis.call('SET', KEYS[2], prev, 'KEEPTTL')
       return {id, 1, stamp(id)}
     end
     return {id, 2, stamp(id)}
@@ -111,7 +134,7 @@ if chained and headHash ~= ARGV[10] then
   return {headID, 3, headHash}
 end
 
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 12))
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 13))
 if idem then
   redis.call('SET', KEYS[2], id .. ' ' .. ARGV[3], 'PX', ARGV[2])
 end
@@ -123,5 +146,5 @@ if chained then
   length = string.format('%d', headLen + 1)
   redis.call('SET', headKey, id .. ' ' .. ARGV[11] .. ' ' .. length)
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. id .. ARGV[6])
+redis.call(ARGV[12], ARGV[4], ARGV[5] .. id .. ARGV[6])
 return {id, 0, length}

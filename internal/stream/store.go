@@ -24,7 +24,7 @@ import (
 //go:embed append.lua
 var appendSrc string
 
-var appendScript = redis.NewScript(appendSrc)
+var appendScript = redis.NewScript(rdb.ScriptPrelude + appendSrc)
 
 // Client is the part of go-redis the store uses.
 type Client interface {
@@ -45,7 +45,13 @@ type Store struct {
 	// chains holds the chained streams by name; fixed by NewStore.
 	chains map[string]*chainer
 	onLink func(Link)
+	// sharded: notices go out with SPUBLISH on ShardedEvents channels.
+	sharded bool
 }
+
+// WithShardedPubSub sends each notice with SPUBLISH on the stream's
+// sharded channel (keyspace.ShardedEvents) instead of PUBLISH.
+func WithShardedPubSub() Option { return func(s *Store) { s.sharded = true } }
 
 // Option configures a Store.
 type Option func(*Store)
@@ -159,7 +165,11 @@ func (s *Store) script(a Append) (*script, error) {
 		args = append(args, 0)
 	}
 	head, tail := notice(a.Stream, key, a.Notice)
-	args = append(args, a.Fingerprint, s.keys.Events(a.Stream), head, tail)
+	channel, publish := s.keys.Events(a.Stream), "publish"
+	if s.sharded {
+		channel, publish = s.keys.ShardedEvents(a.Stream), "spublish"
+	}
+	args = append(args, a.Fingerprint, channel, head, tail)
 	if c := a.Context; c != nil {
 		var v bytes.Buffer
 		if err := json.Compact(&v, c.Value); err != nil {
@@ -170,7 +180,7 @@ func (s *Store) script(a Append) (*script, error) {
 	} else {
 		args = append(args, "", "", "")
 	}
-	args = append(args, "", "") // ARGV[10], ARGV[11]: the chain
+	args = append(args, "", "", publish) // ARGV[10], ARGV[11]: the chain; ARGV[12]
 	for _, f := range a.Fields {
 		args = append(args, f.Name, f.Value)
 	}
