@@ -352,14 +352,14 @@ func TestSentinelFailoversLoseNoAcknowledgedWriteWithWaitReplicas(t *testing.T) 
 		if f.Duplicated != 0 {
 			t.Errorf("%d entries were written twice", f.Duplicated)
 		}
-		sn.WaitSettled(t, 30*time.Second)
+		sn.WaitSettled(t, 60*time.Second)
 	})
 	t.Run("graceful failover, wait_replicas 1", func(t *testing.T) {
 		f := run(t, "SENTINEL FAILOVER", "g1:", 1, graceful)
 		if f.Lost != 0 || f.Duplicated != 0 || f.FenceRepeats != 0 || f.FenceBackwards != 0 {
 			t.Errorf("with wait_replicas 1: %s", f)
 		}
-		sn.WaitSettled(t, 30*time.Second)
+		sn.WaitSettled(t, 60*time.Second)
 	})
 	t.Run("master killed, wait_replicas 0", func(t *testing.T) {
 		f := run(t, "master SIGKILLed", "k0:", 0, func() string { sn.KillMaster(t); return "" })
