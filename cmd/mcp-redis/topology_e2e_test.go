@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
@@ -241,12 +240,7 @@ func topoEveryTool(t *testing.T, srv *server, rdb redis.UniversalClient, tag str
 // error fails t with the tool's text.
 func topoOK(t *testing.T, srv *server, tag, tool string, a any) map[string]any {
 	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = tool
-	req.Params.Arguments = a
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := srv.c.CallTool(ctx, req)
+	res, err := srv.try(tool, a)
 	if err != nil {
 		t.Fatalf("%s on %s: %v\nstderr:\n%s", tool, tag, err, srv.stderr.String())
 	}

@@ -49,8 +49,7 @@ type Cluster struct {
 	PKI *PKI
 
 	tls    *tls.Config // clients' TLS from PKI, made once at start
-	mu     sync.Mutex
-	admins map[*Server]*redis.Client
+	admins *clients[*redis.Client]
 }
 
 // StartCluster starts the nodes, joins them into one cluster and returns
@@ -76,8 +75,9 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	}
 	n := o.Masters * (1 + o.ReplicasPerMaster)
 	ports := freePorts(t, 2*n) // a client port and a cluster bus port each
-	c := &Cluster{PKI: o.PKI, tls: clientTLS(t, o.PKI), admins: map[*Server]*redis.Client{}}
-	t.Cleanup(c.closeAdmins) // runs last, after the nodes stop
+	c := &Cluster{PKI: o.PKI, tls: clientTLS(t, o.PKI)}
+	c.admins = newClients(func(s *Server) *redis.Client { return adminClient(s, c.tls) })
+	t.Cleanup(c.admins.close) // runs last, after the nodes stop
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
 		args := []string{
@@ -336,23 +336,37 @@ func (c *Cluster) node(addr string) *Server {
 	return nil
 }
 
-func (c *Cluster) admin(s *Server) *redis.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.admins[s]
-	if a == nil {
-		a = adminClient(s, c.tls)
-		c.admins[s] = a
-	}
-	return a
+func (c *Cluster) admin(s *Server) *redis.Client { return c.admins.get(s) }
+
+// clients keeps one client per server, made on first use and closed
+// together when the test ends.
+type clients[C interface{ Close() error }] struct {
+	mu   sync.Mutex
+	m    map[*Server]C
+	dial func(*Server) C
 }
 
-func (c *Cluster) closeAdmins() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for s, a := range c.admins {
-		_ = a.Close()
-		delete(c.admins, s)
+func newClients[C interface{ Close() error }](dial func(*Server) C) *clients[C] {
+	return &clients[C]{m: map[*Server]C{}, dial: dial}
+}
+
+func (cs *clients[C]) get(s *Server) C {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c, ok := cs.m[s]
+	if !ok {
+		c = cs.dial(s)
+		cs.m[s] = c
+	}
+	return c
+}
+
+func (cs *clients[C]) close() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for s, c := range cs.m {
+		_ = c.Close()
+		delete(cs.m, s)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,9 +53,8 @@ type Sentinel struct {
 	PKI *PKI
 
 	tls    *tls.Config // clients' TLS from PKI, made once at start
-	mu     sync.Mutex
-	admins map[*Server]*redis.Client
-	scs    map[*Server]*redis.SentinelClient
+	admins *clients[*redis.Client]
+	scs    *clients[*redis.SentinelClient]
 }
 
 // StartSentinel starts the master and its replicas, waits for every
@@ -85,8 +83,17 @@ func StartSentinel(t testing.TB, o SentinelOptions) *Sentinel {
 	}
 	quorum := min(2, o.Sentinels)
 	ports := freePorts(t, 1+o.Replicas+o.Sentinels)
-	sn := &Sentinel{PKI: o.PKI, tls: clientTLS(t, o.PKI), admins: map[*Server]*redis.Client{}, scs: map[*Server]*redis.SentinelClient{}}
-	t.Cleanup(sn.closeAdmins) // runs last, after the processes stop
+	sn := &Sentinel{PKI: o.PKI, tls: clientTLS(t, o.PKI)}
+	sn.admins = newClients(func(s *Server) *redis.Client { return adminClient(s, sn.tls) })
+	sn.scs = newClients(func(s *Server) *redis.SentinelClient {
+		return redis.NewSentinelClient(&redis.Options{
+			Addr: s.Addr, TLSConfig: sn.tls, DisableIdentity: true, Protocol: 2,
+			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+			MaxRetries: -1, PoolSize: 2,
+		})
+	})
+	t.Cleanup(sn.admins.close) // runs last, after the processes stop
+	t.Cleanup(sn.scs.close)
 	var tlsArgs []string
 	if o.PKI != nil {
 		tlsArgs = peerTLSArgs(o.PKI)
@@ -404,41 +411,6 @@ func (sn *Sentinel) node(addr string) *Server {
 	return nil
 }
 
-func (sn *Sentinel) admin(s *Server) *redis.Client {
-	sn.mu.Lock()
-	defer sn.mu.Unlock()
-	a := sn.admins[s]
-	if a == nil {
-		a = adminClient(s, sn.tls)
-		sn.admins[s] = a
-	}
-	return a
-}
+func (sn *Sentinel) admin(s *Server) *redis.Client { return sn.admins.get(s) }
 
-func (sn *Sentinel) sentinel(s *Server) *redis.SentinelClient {
-	sn.mu.Lock()
-	defer sn.mu.Unlock()
-	sc := sn.scs[s]
-	if sc == nil {
-		sc = redis.NewSentinelClient(&redis.Options{
-			Addr: s.Addr, TLSConfig: sn.tls, DisableIdentity: true, Protocol: 2,
-			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-			MaxRetries: -1, PoolSize: 2,
-		})
-		sn.scs[s] = sc
-	}
-	return sc
-}
-
-func (sn *Sentinel) closeAdmins() {
-	sn.mu.Lock()
-	defer sn.mu.Unlock()
-	for s, a := range sn.admins {
-		_ = a.Close()
-		delete(sn.admins, s)
-	}
-	for s, sc := range sn.scs {
-		_ = sc.Close()
-		delete(sn.scs, s)
-	}
-}
+func (sn *Sentinel) sentinel(s *Server) *redis.SentinelClient { return sn.scs.get(s) }
