@@ -201,16 +201,20 @@ func (c *Cluster) ready(ctx context.Context, masters, replicas int) error {
 
 // URL is the cluster's redis+cluster:// URL naming every node, or
 // rediss+cluster:// with TLS.
-func (c *Cluster) URL() string {
-	addrs := make([]string, len(c.Nodes))
-	for i, s := range c.Nodes {
+func (c *Cluster) URL() string { return topologyURL("cluster", c.PKI, c.Nodes) }
+
+// topologyURL is "redis+<mode>://" ("rediss+" with TLS) and the servers'
+// addresses, comma-separated.
+func topologyURL(mode string, p *PKI, servers []*Server) string {
+	addrs := make([]string, len(servers))
+	for i, s := range servers {
 		addrs[i] = s.Addr
 	}
-	scheme := "redis+cluster://"
-	if c.PKI != nil {
-		scheme = "rediss+cluster://"
+	scheme := "redis+"
+	if p != nil {
+		scheme = "rediss+"
 	}
-	return scheme + strings.Join(addrs, ",")
+	return scheme + mode + "://" + strings.Join(addrs, ",")
 }
 
 // Client is a cluster client as the default user, with the PKI's client

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -185,15 +184,7 @@ func StartSentinel(t testing.TB, o SentinelOptions) *Sentinel {
 // URL is the redis+sentinel:// URL naming every sentinel and MasterName,
 // or rediss+sentinel:// with TLS.
 func (sn *Sentinel) URL() string {
-	addrs := make([]string, len(sn.Sentinels))
-	for i, s := range sn.Sentinels {
-		addrs[i] = s.Addr
-	}
-	scheme := "redis+sentinel://"
-	if sn.PKI != nil {
-		scheme = "rediss+sentinel://"
-	}
-	return scheme + strings.Join(addrs, ",") + "?master_name=" + MasterName
+	return topologyURL("sentinel", sn.PKI, sn.Sentinels) + "?master_name=" + MasterName
 }
 
 // Client is a failover client of the current master as the default user,
