@@ -8,6 +8,7 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
 
 // AuditLogInput is one audit entry, as a caller writes it.
@@ -76,9 +77,8 @@ func auditLog(d *Deps) mcpkit.Tool {
 		},
 		Handle: func(ctx context.Context, in *AuditLogInput) (*AuditLogResult, error) {
 			rec := &AuditRecord{AuditLogInput: *in}
-			w, err := d.write(ctx, entry{
-				stream: keyspace.AuditLog, record: rec, id: (*string)(&rec.LogID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
-				announce: []string{"log_id", "module", "procedure", "status", "workflow_id", "session_id"},
+			w, err := d.write(ctx, stream.Record{
+				Stream: keyspace.AuditLog, Value: rec, ID: (*string)(&rec.LogID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
 			})
 			if err != nil {
 				return nil, err

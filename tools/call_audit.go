@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"slices"
 	"time"
-	"unicode/utf8"
 
+	"github.com/mcp-redis/mcp-redis/internal/clip"
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
 
 // Module is the module name of the server's own audit records; audit_log
@@ -72,7 +73,7 @@ func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observ
 		if c.Err != nil {
 			rec.Status = "error"
 			rec.ErrorCode = mcpkit.Name(fault.CodeOf(c.Err))
-			rec.Error = clipUTF8(c.Message, maxErrorBytes)
+			rec.Error = clip.String(c.Message, maxErrorBytes)
 		}
 		if c.Valid {
 			// Copy the ids of a valid call, so read_stream filters find it.
@@ -88,9 +89,8 @@ func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observ
 		// cancelled or ran out.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
-		if _, err := d.write(ctx, entry{
-			stream: keyspace.AuditLog, record: rec, id: (*string)(&rec.LogID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
-			announce: []string{"log_id", "module", "procedure", "status", "workflow_id", "session_id"},
+		if _, err := d.write(ctx, stream.Record{
+			Stream: keyspace.AuditLog, Value: rec, ID: (*string)(&rec.LogID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
 		}); err != nil {
 			log.Warn("tool call not audited", "tool", c.Tool, "err", err)
 		}
@@ -134,20 +134,10 @@ func allArguments(args []byte, secret []string) map[string]any {
 		}
 		var s string
 		if json.Unmarshal(v, &s) == nil {
-			out[k] = clipUTF8(s, maxArgumentBytes)
+			out[k] = clip.String(s, maxArgumentBytes)
 			continue
 		}
-		out[k] = clipUTF8(string(v), maxArgumentBytes)
+		out[k] = clip.String(string(v), maxArgumentBytes)
 	}
 	return out
-}
-
-func clipUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

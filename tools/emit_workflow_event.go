@@ -5,6 +5,7 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
 
 // WorkflowEventInput is one event in a workflow's life.
@@ -38,9 +39,8 @@ func emitWorkflowEvent(d *Deps) mcpkit.Tool {
 		},
 		Handle: func(ctx context.Context, in *WorkflowEventInput) (*EventResult, error) {
 			rec := &WorkflowEventRecord{WorkflowEventInput: *in}
-			w, err := d.write(ctx, entry{
-				stream: keyspace.WorkflowEvent, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
-				announce: []string{"event_id", "workflow_id", "phase", "event_type"},
+			w, err := d.write(ctx, stream.Record{
+				Stream: keyspace.WorkflowEvent, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
 			})
 			if err != nil {
 				return nil, err

@@ -41,10 +41,9 @@ func publishCCWJDelta(d *Deps) mcpkit.Tool {
 		},
 		Handle: func(ctx context.Context, in *CCWJDeltaInput) (*EventResult, error) {
 			rec := &CCWJDeltaRecord{CCWJDeltaInput: *in}
-			w, err := d.write(ctx, entry{
-				stream: keyspace.CCWJUpdate, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
-				announce: []string{"event_id", "workflow_id", "phase_id", "field"},
-				cell: func() *stream.Cell {
+			w, err := d.write(ctx, stream.Record{
+				Stream: keyspace.CCWJUpdate, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
+				Cell: func() *stream.Cell {
 					return &stream.Cell{WorkflowID: string(rec.WorkflowID), PhaseID: string(rec.PhaseID), Field: string(rec.Field),
 						Value: json.RawMessage(rec.Value), UpdatedAt: string(rec.Timestamp)}
 				},

@@ -1,5 +1,7 @@
 package tools
 
+import "github.com/mcp-redis/mcp-redis/internal/stream"
+
 // EventResult says where an event entry was written.
 type EventResult struct {
 	Stream    string `json:"stream" jsonschema_description:"Redis key of the stream written."`
@@ -9,7 +11,7 @@ type EventResult struct {
 	Duplicate bool   `json:"duplicate" jsonschema_description:"True when event_id was already written within the idempotency window: nothing new was written."`
 }
 
-func eventResult(w written) *EventResult {
+func eventResult(w stream.Written) *EventResult {
 	return &EventResult{Stream: w.Key, EntryID: w.EntryID, EventID: w.ID, Timestamp: w.Timestamp, Duplicate: w.Duplicate}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
 
 // FeedbackInput is one piece of user or agent feedback.
@@ -40,9 +41,8 @@ func submitFeedback(d *Deps) mcpkit.Tool {
 		},
 		Handle: func(ctx context.Context, in *FeedbackInput) (*EventResult, error) {
 			rec := &FeedbackRecord{FeedbackInput: *in}
-			w, err := d.write(ctx, entry{
-				stream: keyspace.UserFeedback, record: rec, id: (*string)(&rec.EventID), ts: (*string)(&rec.Timestamp), stamp: &rec.Stamp,
-				announce: []string{"event_id", "session_id", "user_id", "module", "procedure"},
+			w, err := d.write(ctx, stream.Record{
+				Stream: keyspace.UserFeedback, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
 			})
 			if err != nil {
 				return nil, err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/config"
+	"github.com/mcp-redis/mcp-redis/internal/embedded"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
@@ -54,6 +55,7 @@ type App struct {
 	checkpoints *audit.Checkpointer // nil without a signing key
 	stopLooking context.CancelFunc  // ends the look for earlier-layout keys
 	looking     sync.WaitGroup
+	embedded    *embedded.Redis // the in-process Redis, for redis.url "embedded"
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -63,7 +65,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	rdb.SetLogger(log)
-	conn, err := rdb.Open(cfg.Redis, log)
+	conn, emb, err := openRedis(cfg.Redis, log)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +107,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopLooking = stop
-	if conn.Embedded == nil {
+	a.embedded = emb
+	if emb == nil {
 		a.looking.Add(1)
 		go func() {
 			defer a.looking.Done()
@@ -113,6 +116,28 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		}()
 	}
 	return a, nil
+}
+
+// openRedis connects to cfg's Redis, first starting the in-process one
+// when redis.url is "embedded" (then returned, to close after conn).
+func openRedis(r config.Redis, log *slog.Logger) (*rdb.Conn, *embedded.Redis, error) {
+	o := rdb.Options{URL: r.URL, Timeout: r.Timeout, TLS: rdb.TLS(r.TLS), WaitReplicas: r.WaitReplicas, WaitTimeout: r.WaitTimeout}
+	var e *embedded.Redis
+	if r.URL == config.Embedded {
+		var err error
+		if e, err = embedded.Start(log); err != nil {
+			return nil, nil, err
+		}
+		o.URL = e.URL()
+	}
+	conn, err := rdb.Open(o, log)
+	if err != nil {
+		if e != nil {
+			_ = e.Close()
+		}
+		return nil, nil, err
+	}
+	return conn, e, nil
 }
 
 // depsFrom carries the configuration the tools' schemas and checks need;
@@ -190,7 +215,6 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 			return rdb.Ping(ctx, a.Conn.Client)
 		},
 		Metrics: a.Metrics.Handler(),
-		Running: a.Metrics.Running,
 		Log:     a.Log,
 	}
 	return t.Serve(ctx, ln)
@@ -205,5 +229,9 @@ func (a *App) Close() error {
 	if a.checkpoints != nil {
 		a.checkpoints.Close()
 	}
-	return a.Conn.Close()
+	err := a.Conn.Close()
+	if a.embedded != nil {
+		_ = a.embedded.Close()
+	}
+	return err
 }

@@ -118,11 +118,14 @@ func Verify(ctx context.Context, cfg config.Config, o VerifyOptions, log *slog.L
 			pub = s.Public()
 		}
 	}
-	conn, err := rdb.Open(cfg.Redis, log)
+	conn, emb, err := openRedis(cfg.Redis, log)
 	if err != nil {
 		return nil, false, err
 	}
 	defer conn.Close()
+	if emb != nil {
+		defer emb.Close()
+	}
 	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
 	r, err := audit.NewVerifier(conn.Client, keys, pub).Verify(ctx, audit.Request{Stream: o.Stream, From: o.From})
 	return r, pub != nil, err

@@ -14,7 +14,6 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
-	"github.com/mcp-redis/mcp-redis/internal/rdb"
 )
 
 //go:embed migrate_fence.lua
@@ -45,11 +44,14 @@ func Migrate(ctx context.Context, cfg config.Config, dryRun bool, log *slog.Logg
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	conn, err := rdb.Open(cfg.Redis, log)
+	conn, emb, err := openRedis(cfg.Redis, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	if emb != nil {
+		defer emb.Close()
+	}
 	return migrate(ctx, conn.Client, keyspace.Keyspace{Prefix: cfg.Redis.Prefix}, dryRun, fn)
 }
 

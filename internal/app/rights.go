@@ -61,7 +61,7 @@ func Needs(cfg config.Config) [][]string {
 // that does not answer, or cannot check (before 7.0), is logged and
 // passed: calls then meet the same question one by one.
 func (a *App) CheckRights(ctx context.Context) error {
-	if a.Conn.Embedded != nil {
+	if a.embedded != nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.Config.Redis.Timeout)

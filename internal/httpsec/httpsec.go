@@ -6,6 +6,7 @@ package httpsec
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -19,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
+	"github.com/mcp-redis/mcp-redis/internal/clip"
 )
 
 // LoopbackHost rejects (403) a request whose Host is not a loopback name:
@@ -28,7 +29,7 @@ import (
 func LoopbackHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isLoopbackHost(r.Host) {
-			http.Error(w, "forbidden: Host "+strconv.Quote(clip(r.Host))+" is not a loopback name (DNS rebinding protection)", http.StatusForbidden)
+			http.Error(w, "forbidden: Host "+strconv.Quote(clip.String(r.Host, 100))+" is not a loopback name (DNS rebinding protection)", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -56,7 +57,7 @@ func isLoopbackHost(hostport string) bool {
 func Origins(allowed []string, loopback bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(allowed, o) && !(loopback && loopbackOrigin(o)) {
-			http.Error(w, "forbidden: Origin "+strconv.Quote(clip(o))+" is not allowed (http.allowed_origins)", http.StatusForbidden)
+			http.Error(w, "forbidden: Origin "+strconv.Quote(clip.String(o, 100))+" is not allowed (http.allowed_origins)", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -177,9 +178,19 @@ func (t *Tokens) Check(r *http.Request) (name string, present bool) {
 	return name, true
 }
 
+// tokenNameKey is the context key of the authenticated token's name.
+type tokenNameKey struct{}
+
+// TokenName is the name of the token Bearer authenticated the request
+// with, or "".
+func TokenName(ctx context.Context) string {
+	name, _ := ctx.Value(tokenNameKey{}).(string)
+	return name
+}
+
 // Bearer authenticates with a named token from tokens; the name goes into
-// the request's context for the audit (mcpkit.CallerFrom). A missing or
-// wrong token is a 401 with WWW-Authenticate.
+// the request's context (TokenName). A missing or wrong token is a 401
+// with WWW-Authenticate.
 func Bearer(tokens *Tokens, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, present := tokens.Check(r)
@@ -192,7 +203,7 @@ func Bearer(tokens *Tokens, log *slog.Logger, next http.Handler) http.Handler {
 			unauthorized(w, `Bearer realm="mcp-redis", error="invalid_token"`, "invalid bearer token")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(mcpkit.WithCaller(r.Context(), name)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenNameKey{}, name)))
 	})
 }
 
@@ -209,11 +220,4 @@ func bearerToken(r *http.Request) (string, bool) {
 func unauthorized(w http.ResponseWriter, challenge, msg string) {
 	w.Header().Set("WWW-Authenticate", challenge)
 	http.Error(w, "unauthorized: "+msg, http.StatusUnauthorized)
-}
-
-func clip(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "…"
-	}
-	return s
 }

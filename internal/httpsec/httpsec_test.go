@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mcp-redis/mcp-redis/internal/httpsec"
-	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 )
 
 // The tests are named TestHTTP… so that `go test -run HTTP` selects them.
@@ -33,7 +32,7 @@ func (h *reached) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(r.Body)
 	h.mu.Lock()
 	h.n++
-	h.caller = mcpkit.CallerFrom(r.Context())
+	h.caller = httpsec.TokenName(r.Context())
 	h.body, h.err = b, err
 	h.mu.Unlock()
 	_, _ = io.WriteString(w, "reached")

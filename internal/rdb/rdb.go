@@ -1,11 +1,11 @@
-// Package rdb opens the Redis connection the server uses: a go-redis
-// UniversalClient built from a URL, or an in-process Redis for the
-// zero-setup default.
+// Package rdb opens the Redis connection the server uses, a go-redis
+// UniversalClient built from a URL (the embedded default is package
+// embedded's, reached by its URL), and holds what the Redis layer shares:
+// error classes, the write scripts' prelude, WAIT after writes.
 package rdb
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -17,10 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/mcp-redis/mcp-redis/internal/config"
 )
 
 // Conn is an open connection to Redis.
@@ -29,45 +26,41 @@ type Conn struct {
 	// Writer runs the write scripts: Client itself, or, with
 	// redis.wait_replicas, a Durable over it.
 	Writer redis.UniversalClient
-	// Embedded is the in-process Redis when redis.url is "embedded".
-	Embedded *miniredis.Miniredis
 }
 
-// Close closes the client and stops the embedded Redis, if any.
-func (c *Conn) Close() error {
-	err := c.Client.Close()
-	if c.Embedded != nil {
-		c.Embedded.Close()
-	}
-	return err
+// Close closes the client.
+func (c *Conn) Close() error { return c.Client.Close() }
+
+// Options say which Redis to open and how. They are plain values, so this
+// package does not depend on how the server is configured.
+type Options struct {
+	URL string // see ParseURL
+	// Timeout bounds every command (see tune).
+	Timeout time.Duration
+	TLS     TLS
+	// WaitReplicas, when above 0, makes Conn.Writer a Durable waiting up
+	// to WaitTimeout for that many replicas after each write script.
+	WaitReplicas int
+	WaitTimeout  time.Duration
+}
+
+// TLS refines the TLS a rediss URL turns on (see secure).
+type TLS struct {
+	CAFile, CertFile, KeyFile string
+	ServerName, MinVersion    string
+	InsecureSkipVerify        bool
+}
+
+// Set reports whether any setting differs from its default.
+func (t TLS) Set() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" ||
+		(t.MinVersion != "" && t.MinVersion != "1.2") || t.InsecureSkipVerify
 }
 
 // Open connects to the Redis named by cfg.URL. It does not wait for Redis to
 // answer: a server whose Redis is down starts, answers every call with a
 // tool error, and recovers when Redis returns.
-func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
-	if cfg.URL == config.Embedded {
-		m := miniredis.NewMiniRedis()
-		// TTLs follow the wall clock, so locks and rate windows expire.
-		m.ClockTTL(true)
-		// Its listener is on loopback, where any local user could reach
-		// it: a password made for this run keeps them out.
-		password := rand.Text()
-		m.RequireAuth(password)
-		if err := m.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("start embedded redis: %w", err)
-		}
-		log.Warn("redis.url is \"embedded\": serving from an in-process Redis; nothing is persisted and all data is lost when the server exits",
-			"addr", m.Addr())
-		// The password is for the operator, who reads this log; no client
-		// of the server ever sees it.
-		log.Info("embedded redis: inspect it with redis-cli while the server runs",
-			"command", "redis-cli -u redis://:"+password+"@"+m.Addr())
-		opts := &redis.UniversalOptions{Addrs: []string{m.Addr()}, Password: password}
-		tune(opts, cfg.Timeout)
-		c := redis.NewUniversalClient(opts)
-		return &Conn{Client: c, Writer: c, Embedded: m}, nil
-	}
+func Open(cfg Options, log *slog.Logger) (*Conn, error) {
 	opts, err := ParseURL(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -109,7 +102,7 @@ func Open(cfg config.Redis, log *slog.Logger) (*Conn, error) {
 // go-redis's own default, the first seed's host, would check every node's
 // certificate against that one name. s.ServerName pins every node to one
 // name, for nodes that share a certificate.
-func secure(o *redis.UniversalOptions, s config.TLS) error {
+func secure(o *redis.UniversalOptions, s TLS) error {
 	if o.TLSConfig == nil {
 		if s.Set() {
 			return errors.New("redis.tls: set, but redis.url does not use TLS (rediss://, rediss+sentinel://, rediss+cluster://)")

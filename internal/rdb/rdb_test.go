@@ -20,12 +20,32 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/mcp-redis/mcp-redis/internal/config"
+	embeddedredis "github.com/mcp-redis/mcp-redis/internal/embedded"
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
+
+// embedded is redis.url's value for the in-process Redis.
+const embedded = "embedded"
+
+// openEmbedded opens a Conn to a fresh in-process Redis, stopped when the
+// test ends.
+func openEmbedded(t *testing.T, timeout time.Duration) (*Conn, *embeddedredis.Redis) {
+	t.Helper()
+	e, err := embeddedredis.Start(quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	c, err := Open(Options{URL: e.URL(), Timeout: timeout}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, e
+}
 
 func parse(t *testing.T, raw string) *redis.UniversalOptions {
 	t.Helper()
@@ -36,9 +56,14 @@ func parse(t *testing.T, raw string) *redis.UniversalOptions {
 	return o
 }
 
+// open opens url, or a fresh in-process Redis for "embedded".
 func open(t *testing.T, url string, timeout time.Duration) *Conn {
 	t.Helper()
-	c, err := Open(config.Redis{URL: url, Prefix: "mcp:", Timeout: timeout}, quiet)
+	if url == embedded {
+		c, _ := openEmbedded(t, timeout)
+		return c
+	}
+	c, err := Open(Options{URL: url, Timeout: timeout}, quiet)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", url, err)
 	}
@@ -228,23 +253,17 @@ func TestOpenAppliesTheTimeoutPolicyToTheClient(t *testing.T) {
 	if !o.ContextTimeoutEnabled || o.MaxRetries != 0 || o.ClientName != "mcp-redis" {
 		t.Errorf("ContextTimeoutEnabled %v MaxRetries %d ClientName %q", o.ContextTimeoutEnabled, o.MaxRetries, o.ClientName)
 	}
-	if c.Embedded != nil {
-		t.Error("a redis:// URL started an embedded Redis")
-	}
 }
 
 func TestOpenRejectsABadURLWithoutConnecting(t *testing.T) {
-	if c, err := Open(config.Redis{URL: "redis+sentinel://h:1", Timeout: time.Second}, quiet); err == nil {
+	if c, err := Open(Options{URL: "redis+sentinel://h:1", Timeout: time.Second}, quiet); err == nil {
 		_ = c.Close()
 		t.Fatal("Open of a sentinel URL without master_name succeeded")
 	}
 }
 
 func TestTheEmbeddedBackendAnswersPing(t *testing.T) {
-	c := open(t, config.Embedded, 2*time.Second)
-	if c.Embedded == nil {
-		t.Fatal("Open(embedded) has no embedded Redis")
-	}
+	c, e := openEmbedded(t, 2*time.Second)
 	ctx := context.Background()
 	if err := Ping(ctx, c.Client); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -255,7 +274,7 @@ func TestTheEmbeddedBackendAnswersPing(t *testing.T) {
 	if err := c.Client.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET: %v", err)
 	}
-	if got := c.Embedded.Keys(); !reflect.DeepEqual(got, []string{"k"}) {
+	if got := e.Keys(); !reflect.DeepEqual(got, []string{"k"}) {
 		t.Errorf("embedded keys = %v; want [k] (the client talks to this miniredis)", got)
 	}
 }
@@ -263,12 +282,12 @@ func TestTheEmbeddedBackendAnswersPing(t *testing.T) {
 // The embedded Redis listens on loopback, where any local user can
 // connect: without this run's password it answers nothing but NOAUTH.
 func TestTheEmbeddedBackendRefusesAClientWithoutItsPassword(t *testing.T) {
-	c := open(t, config.Embedded, 2*time.Second)
+	c, e := openEmbedded(t, 2*time.Second)
 	ctx := context.Background()
 	if err := c.Client.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("the server's own client: %v", err)
 	}
-	stranger := redis.NewClient(&redis.Options{Addr: c.Embedded.Addr(), DisableIdentity: true})
+	stranger := redis.NewClient(&redis.Options{Addr: e.Addr(), DisableIdentity: true})
 	defer stranger.Close()
 	if err := stranger.Set(ctx, "k", "evil", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Errorf("SET without the password = %v; want NOAUTH", err)
@@ -279,7 +298,7 @@ func TestTheEmbeddedBackendRefusesAClientWithoutItsPassword(t *testing.T) {
 }
 
 func TestEmbeddedKeysExpireOnTheWallClock(t *testing.T) {
-	c := open(t, config.Embedded, 2*time.Second)
+	c := open(t, embedded, 2*time.Second)
 	ctx := context.Background()
 	set := time.Now()
 	if err := c.Client.Set(ctx, "lock", "me", 200*time.Millisecond).Err(); err != nil {
@@ -312,14 +331,14 @@ func TestEmbeddedKeysExpireOnTheWallClock(t *testing.T) {
 	}
 }
 
-func TestClosingTheConnStopsTheEmbeddedRedis(t *testing.T) {
-	c, err := Open(config.Redis{URL: config.Embedded, Timeout: time.Second}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := c.Embedded.Addr()
+func TestClosingTheEmbeddedRedisStopsItsListener(t *testing.T) {
+	c, e := openEmbedded(t, time.Second)
+	addr := e.Addr()
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close the embedded Redis: %v", err)
 	}
 	if nc, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		_ = nc.Close()
@@ -331,8 +350,8 @@ func TestClosingTheConnStopsTheEmbeddedRedis(t *testing.T) {
 }
 
 func TestEachEmbeddedOpenIsItsOwnRedis(t *testing.T) {
-	a := open(t, config.Embedded, time.Second)
-	b := open(t, config.Embedded, time.Second)
+	a := open(t, embedded, time.Second)
+	b := open(t, embedded, time.Second)
 	ctx := context.Background()
 	if err := a.Client.Set(ctx, "only-in-a", "1", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -504,12 +523,12 @@ func TestAContextDeadlineShorterThanTheTimeoutEndsTheCall(t *testing.T) {
 }
 
 func TestAnEmbeddedRedisThatWasClosedIsUnavailable(t *testing.T) {
-	c := open(t, config.Embedded, 300*time.Millisecond)
+	c, e := openEmbedded(t, 300*time.Millisecond)
 	ctx := context.Background()
 	if err := c.Client.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	c.Embedded.Close() // Redis goes away under a live pool
+	_ = e.Close() // Redis goes away under a live pool
 	start := time.Now()
 	err := c.Client.Ping(ctx).Err()
 	assertUnavailable(t, "ping", err)
@@ -619,7 +638,7 @@ func TestWrapOfNilIsNil(t *testing.T) {
 }
 
 func TestACancelledCallIsReportedAsCancelledNotAsRedisDown(t *testing.T) {
-	c := open(t, config.Embedded, time.Second)
+	c := open(t, embedded, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := c.Client.Ping(ctx).Err()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
@@ -37,9 +36,9 @@ func (s *syncBuffer) String() string {
 
 // openTLS opens url with the TLS settings s and returns the conn and the
 // error of one PING.
-func openTLS(t *testing.T, url string, s config.TLS, log *slog.Logger) (*Conn, error) {
+func openTLS(t *testing.T, url string, s TLS, log *slog.Logger) (*Conn, error) {
 	t.Helper()
-	c, err := Open(config.Redis{URL: url, Prefix: "mcp:", Timeout: 2 * time.Second, TLS: s}, log)
+	c, err := Open(Options{URL: url, Timeout: 2 * time.Second, TLS: s}, log)
 	if err != nil {
 		t.Fatalf("Open(%q, %+v): %v", url, s, err)
 	}
@@ -75,10 +74,10 @@ func assertTLSProblem(t *testing.T, srv *testredis.Server, err error, want strin
 func TestAPrivateCAInCAFileIsTrusted(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("no")...)
-	if _, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile}, quiet); err != nil {
+	if _, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile}, quiet); err != nil {
 		t.Fatalf("PING over TLS with the private CA: %v", err)
 	}
-	if _, err := openTLS(t, "rediss://localhost:"+strings.Split(srv.Addr, ":")[1], config.TLS{CAFile: pki.CAFile}, quiet); err != nil {
+	if _, err := openTLS(t, "rediss://localhost:"+strings.Split(srv.Addr, ":")[1], TLS{CAFile: pki.CAFile}, quiet); err != nil {
 		t.Fatalf("PING over TLS to localhost with the private CA: %v", err)
 	}
 }
@@ -86,34 +85,34 @@ func TestAPrivateCAInCAFileIsTrusted(t *testing.T) {
 func TestWithoutCAFileAPrivateCAIsAnUnknownAuthorityNotAnInternalError(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("no")...)
-	_, err := openTLS(t, srv.URL(), config.TLS{}, quiet)
+	_, err := openTLS(t, srv.URL(), TLS{}, quiet)
 	assertTLSProblem(t, srv, err, "unknown authority; set redis.tls.ca_file")
 }
 
 func TestMutualTLSWorksWithAClientCertificateAndWithoutOneSaysItIsRequired(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("yes")...)
-	mutual := config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
+	mutual := TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
 	if _, err := openTLS(t, srv.URL(), mutual, quiet); err != nil {
 		t.Fatalf("PING with the client certificate: %v", err)
 	}
-	_, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile}, quiet)
+	_, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile}, quiet)
 	assertTLSProblem(t, srv, err, "requires a client certificate")
 }
 
 func TestAClientCertificateFromAnotherCAIsRefusedByTheServer(t *testing.T) {
 	pki, other := testredis.NewPKI(t), testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("yes")...)
-	_, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}, quiet)
+	_, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}, quiet)
 	assertTLSProblem(t, srv, err, "refused the client certificate")
 }
 
 func TestAServerNameTheCertificateDoesNotCarryIsAClearError(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("no")...)
-	_, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile, ServerName: "redis.example.com"}, quiet)
+	_, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile, ServerName: "redis.example.com"}, quiet)
 	assertTLSProblem(t, srv, err, "set redis.tls.server_name")
-	if _, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile, ServerName: "localhost"}, quiet); err != nil {
+	if _, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile, ServerName: "localhost"}, quiet); err != nil {
 		t.Errorf("server_name localhost, which the certificate carries: %v", err)
 	}
 }
@@ -121,14 +120,14 @@ func TestAServerNameTheCertificateDoesNotCarryIsAClearError(t *testing.T) {
 func TestMinVersion13WorksAgainstRedisAndIsRefusedByATLS12OnlyServer(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("no")...)
-	if _, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile, MinVersion: "1.3"}, quiet); err != nil {
+	if _, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile, MinVersion: "1.3"}, quiet); err != nil {
 		t.Fatalf("PING with min_version 1.3: %v", err)
 	}
 	old := testredis.StartTLS(t, append(pki.ServerArgs("no"), "--tls-protocols", "TLSv1.2")...)
-	if _, err := openTLS(t, old.URL(), config.TLS{CAFile: pki.CAFile}, quiet); err != nil {
+	if _, err := openTLS(t, old.URL(), TLS{CAFile: pki.CAFile}, quiet); err != nil {
 		t.Fatalf("PING a TLS 1.2 server with the default min_version 1.2: %v", err)
 	}
-	_, err := openTLS(t, old.URL(), config.TLS{CAFile: pki.CAFile, MinVersion: "1.3"}, quiet)
+	_, err := openTLS(t, old.URL(), TLS{CAFile: pki.CAFile, MinVersion: "1.3"}, quiet)
 	assertTLSProblem(t, old, err, "redis.tls.min_version")
 }
 
@@ -137,14 +136,14 @@ func TestInsecureSkipVerifyConnectsWithoutTheCAAndWarnsLoudly(t *testing.T) {
 	srv := testredis.StartTLS(t, pki.ServerArgs("no")...)
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	if _, err := openTLS(t, srv.URL(), config.TLS{InsecureSkipVerify: true}, log); err != nil {
+	if _, err := openTLS(t, srv.URL(), TLS{InsecureSkipVerify: true}, log); err != nil {
 		t.Fatalf("PING with insecure_skip_verify: %v", err)
 	}
 	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "INSECURE") {
 		t.Errorf("no loud warning; log:\n%s", got)
 	}
 	var quietLogs syncBuffer
-	if _, err := openTLS(t, srv.URL(), config.TLS{CAFile: pki.CAFile}, slog.New(slog.NewTextHandler(&quietLogs, nil))); err != nil {
+	if _, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile}, slog.New(slog.NewTextHandler(&quietLogs, nil))); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(quietLogs.String(), "INSECURE") {
@@ -154,7 +153,7 @@ func TestInsecureSkipVerifyConnectsWithoutTheCAAndWarnsLoudly(t *testing.T) {
 
 func TestTLSToAPlainPortIsAToolErrorNotAnInternalOne(t *testing.T) {
 	plain := testredis.Start(t)
-	_, err := openTLS(t, "rediss://"+plain.Addr, config.TLS{InsecureSkipVerify: true}, quiet)
+	_, err := openTLS(t, "rediss://"+plain.Addr, TLS{InsecureSkipVerify: true}, quiet)
 	if err == nil {
 		t.Fatal("TLS to a plain port succeeded")
 	}
@@ -176,7 +175,7 @@ func tlsOf(t *testing.T, c redis.UniversalClient) *tls.Config {
 
 func TestEveryTLSURLFormCarriesTheSameTLSConfig(t *testing.T) {
 	pki := testredis.NewPKI(t)
-	s := config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, MinVersion: "1.3"}
+	s := TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, MinVersion: "1.3"}
 	for _, tc := range []struct{ url, serverName, pinned string }{
 		{"rediss://cache.example.com:6380", "cache.example.com", "pinned.example"},
 		// Each node is checked against the host it dials, not the first seed's.
@@ -191,7 +190,7 @@ func TestEveryTLSURLFormCarriesTheSameTLSConfig(t *testing.T) {
 				if pin != "" {
 					want = pin
 				}
-				c, err := Open(config.Redis{URL: tc.url, Timeout: time.Second, TLS: s}, quiet)
+				c, err := Open(Options{URL: tc.url, Timeout: time.Second, TLS: s}, quiet)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -207,7 +206,7 @@ func TestEveryTLSURLFormCarriesTheSameTLSConfig(t *testing.T) {
 }
 
 func TestTheDefaultTLSSettingsKeepTheURLsTLS(t *testing.T) {
-	c, err := Open(config.Redis{URL: "rediss://h:6380?skip_verify=true", Timeout: time.Second, TLS: config.Defaults().Redis.TLS}, quiet)
+	c, err := Open(Options{URL: "rediss://h:6380?skip_verify=true", Timeout: time.Second, TLS: TLS{MinVersion: "1.2"}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,16 +218,8 @@ func TestTheDefaultTLSSettingsKeepTheURLsTLS(t *testing.T) {
 }
 
 func TestTLSSettingsWithAURLWithoutTLSAreRefused(t *testing.T) {
-	for _, url := range []string{"redis://h:6379", "unix:///run/redis.sock", "redis+cluster://n1:7000", config.Embedded} {
-		c, err := Open(config.Redis{URL: url, Timeout: time.Second, TLS: config.TLS{CAFile: "/ca.pem"}}, quiet)
-		if url == config.Embedded {
-			// The embedded backend is refused by config validation; Open
-			// has no TLS to refine.
-			if err == nil {
-				c.Close()
-			}
-			continue
-		}
+	for _, url := range []string{"redis://h:6379", "unix:///run/redis.sock", "redis+cluster://n1:7000"} {
+		c, err := Open(Options{URL: url, Timeout: time.Second, TLS: TLS{CAFile: "/ca.pem"}}, quiet)
 		if err == nil || !strings.Contains(err.Error(), "redis.tls") {
 			if c != nil {
 				c.Close()
@@ -241,15 +232,15 @@ func TestTLSSettingsWithAURLWithoutTLSAreRefused(t *testing.T) {
 func TestUnreadableTLSFilesAreErrorsNamingTheirKey(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	for _, tc := range []struct {
-		s    config.TLS
+		s    TLS
 		want string
 	}{
-		{config.TLS{CAFile: "/nonexistent/ca.pem"}, "redis.tls.ca_file"},
-		{config.TLS{CAFile: pki.ClientKey}, "redis.tls.ca_file"},
-		{config.TLS{CertFile: pki.ClientCert, KeyFile: pki.ServerKey}, "redis.tls.cert_file"},
-		{config.TLS{MinVersion: "1.1"}, "redis.tls.min_version"},
+		{TLS{CAFile: "/nonexistent/ca.pem"}, "redis.tls.ca_file"},
+		{TLS{CAFile: pki.ClientKey}, "redis.tls.ca_file"},
+		{TLS{CertFile: pki.ClientCert, KeyFile: pki.ServerKey}, "redis.tls.cert_file"},
+		{TLS{MinVersion: "1.1"}, "redis.tls.min_version"},
 	} {
-		if _, err := Open(config.Redis{URL: "rediss://h:6380", Timeout: time.Second, TLS: tc.s}, quiet); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Open(Options{URL: "rediss://h:6380", Timeout: time.Second, TLS: tc.s}, quiet); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open with %+v = %v; want an error naming %s", tc.s, err, tc.want)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcp-redis/mcp-redis/internal/httpsec"
+	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 )
 
 // HTTP serves MCP on one listener: Streamable HTTP at /mcp (both protocol
@@ -43,9 +44,6 @@ type HTTP struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics.
 	Metrics http.Handler
-	// Running reports the tool calls in flight; shutdown waits for none
-	// before it closes the streams that carry SSE answers.
-	Running func() int64
 	Log     *slog.Logger
 
 	sessions *sessions
@@ -72,7 +70,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	tokens := httpsec.NewTokens(h.Tokens)
 	auth := func(next http.Handler) http.Handler {
 		if len(h.Tokens) > 0 {
-			next = httpsec.Bearer(tokens, h.Log, next)
+			next = httpsec.Bearer(tokens, h.Log, callerIsToken(next))
 		}
 		return next
 	}
@@ -148,7 +146,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	// An SSE call's answer travels on its stream, not on the POST that
 	// asked: let every call finish and its answer go out before the
 	// streams close.
-	h.drain(sctx)
+	sse.drain(sctx)
 	sse.closeAll(sctx)
 	_ = streamable.Shutdown(sctx)
 	if err := <-shut; err != nil {
@@ -256,27 +254,6 @@ func (w *idRestorer) Flush() {
 
 func (w *idRestorer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// drain waits until no tool call runs, then a moment more for the last
-// answers to be written to their streams, or until ctx ends.
-func (h *HTTP) drain(ctx context.Context) {
-	if h.Running == nil {
-		return
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for h.Running() > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(100 * time.Millisecond):
-	}
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -292,4 +269,12 @@ func inspect(body []byte) (parsed, mcp.JSONRPCMessage) {
 		return parsed{}, resp
 	}
 	return parsed{Body: encodeIDs(body, head.ID, head.Method), ID: head.ID, Method: head.Method, Request: head.Request()}, nil
+}
+
+// callerIsToken makes the authenticated token's name the caller that the
+// tools stamp and the sessions belong to.
+func callerIsToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(mcpkit.WithCaller(r.Context(), httpsec.TokenName(r.Context()))))
+	})
 }

@@ -41,6 +41,8 @@ type sseServer struct {
 
 	mu   sync.Mutex
 	live map[string]*sseSession
+	// running counts the calls whose answers are still to be queued.
+	running atomic.Int64
 }
 
 const (
@@ -254,8 +256,10 @@ func (x *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+	x.running.Add(1)
 	go func() {
 		defer func() { <-sess.slots }()
+		defer x.running.Add(-1)
 		x.answer(sess, x.handle(ctx, m))
 	}()
 }
@@ -277,6 +281,21 @@ func (x *sseServer) answer(sess *sseSession, resp mcp.JSONRPCMessage) {
 		b, _ = json.Marshal(errorResponse(nil, mcp.INTERNAL_ERROR, "internal error: unencodable response"))
 	}
 	sess.enqueue(b, x.log)
+}
+
+// drain waits until every call has queued its answer, or until ctx ends.
+// A Streamable HTTP call answers on its own POST, which the HTTP server's
+// Shutdown waits for; an SSE call answers on its session's stream.
+func (x *sseServer) drain(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for x.running.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // closeAll ends every session once its queued answers are written, or
