@@ -17,7 +17,7 @@ type AcquireLockInput struct {
 	Resource mcpkit.Key  `json:"resource" jsonschema_description:"What to lock: 1 to 200 bytes of letters, digits and . _ : / @ -. The lock is the Redis key mcp:locks:<resource>."`
 	TTLMS    int64       `json:"ttl_ms,omitempty" jsonschema:"minimum=100,maximum=600000,default=30000" jsonschema_description:"How long the lock holds unless released or extended, in ms; 30000 when absent."`
 	WaitMS   int64       `json:"wait_ms,omitempty" jsonschema:"minimum=0,maximum=30000,default=0" jsonschema_description:"How long to wait for a held lock to come free, in ms; 0 (the default) answers at once."`
-	Owner    mcpkit.Name `json:"owner,omitempty" jsonschema:"maxLength=128" jsonschema_description:"A label for whoever holds the lock, shown to others who find it held. At most 128 bytes."`
+	Owner    mcpkit.Name `json:"owner,omitempty" jsonschema:"maxLength=128" jsonschema_description:"A label for whoever holds the lock, shown to others who find it held. At most 128 characters."`
 }
 
 // AcquireLockResult is a grant, or who holds the lock.

@@ -1,5 +1,19 @@
 package mcpkit
 
+// Decode checks arguments with a walker of its own rather than through a
+// JSON Schema library (santhosh-tekuri/jsonschema v6 is in the module graph,
+// through mcp-go). The library lacks today's sentences: it reports "got
+// string, want integer" or "maxLength: got 300, want 256" at a JSON pointer,
+// where a model is told "ttl_ms: must be an integer, not string "5000"" and,
+// for a misspelt name, the valid ones. A layer turning its error kinds back
+// into these sentences would still need most of this file, for what JSON
+// Schema does not say: duplicate names, bytes that are not UTF-8 (which
+// encoding/json, and so the library, turns into U+FFFD), nesting depth, the
+// int64 range, strict RFC 3339, fields the server stamps, and byte bounds on
+// what becomes a Redis key. The walker is the plainer of the two. What it
+// enforces is listed below (enforcedAtRoot, enforcedByType); a test fails
+// when a served input schema uses any other keyword.
+
 import (
 	"bytes"
 	"encoding/json"
@@ -40,6 +54,40 @@ var patternReasons = map[string]string{
 	PatternText: "must not contain control characters other than tab and newline",
 	PatternKey:  "may hold only letters, digits and . _ : / @ - (no spaces, control, glob or brace characters)",
 }
+
+// The JSON Schema keywords Decode enforces, where they may appear in an
+// input schema, and the annotations that need no enforcing. A keyword added
+// to a tag and missing here fails the test of every served schema, so no
+// bound is advertised that the server does not check.
+var (
+	// enforcedAtRoot: the input is an object (New refuses any other type) of
+	// the named properties, with the required ones, and nothing else
+	// (additionalProperties false: every unknown argument is refused).
+	enforcedAtRoot = []string{"type", "properties", "required", "additionalProperties"}
+	// enforcedByType: besides its type, what is checked in a property's
+	// schema. Objects and arrays are any of their kind nested at most
+	// MaxDepth deep; "" is a property of any JSON value (Value).
+	enforcedByType = map[string][]string{
+		"string":  {"minLength", "maxLength", "pattern", "enum", "format"},
+		"integer": {"minimum", "maximum"},
+		"number":  {"minimum", "maximum"},
+		"boolean": nil,
+		"object":  nil,
+		"array":   nil,
+		"":        nil,
+	}
+	// enforcedFormats are the values of format that are checked.
+	enforcedFormats = []string{"date-time"}
+	// annotations say something to the reader and constrain nothing.
+	annotations = []string{"$comment", "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly"}
+)
+
+// maxBytes bounds, in UTF-8 bytes, the strings that become parts of Redis
+// keys: names and ids (Name) and lock resources and rate subjects (Key).
+// The bound is the server's own and holds besides maxLength, which counts
+// characters as JSON Schema does; JSON Schema has no keyword for bytes, so
+// it is keyed here by the pattern those types carry.
+var maxBytes = map[string]int{PatternName: MaxNameBytes, PatternKey: MaxKeyBytes}
 
 // decoder validates raw arguments against a tool's input schema.
 type decoder struct {
@@ -288,17 +336,27 @@ func describe(got string, raw json.RawMessage) string {
 }
 
 func (d *decoder) checkString(p *problems, name string, s *jsonschema.Schema, v string) {
-	if s.MinLength != nil && uint64(len(v)) < *s.MinLength {
+	// minLength and maxLength count characters (code points), as JSON
+	// Schema does; maxBytes is a separate bound, and each sentence says
+	// which it counts.
+	var chars uint64
+	if s.MinLength != nil || s.MaxLength != nil {
+		chars = uint64(utf8.RuneCountInString(v))
+	}
+	if s.MinLength != nil && chars < *s.MinLength {
 		if *s.MinLength == 1 {
 			p.add(name, "must not be empty")
 		} else {
-			p.add(name, "is %d bytes; at least %d required", len(v), *s.MinLength)
+			p.add(name, "is %s; at least %d required", characters(chars), *s.MinLength)
 		}
 		return
 	}
-	// Lengths are enforced in bytes, the stricter measure; descriptions say so.
-	if s.MaxLength != nil && uint64(len(v)) > *s.MaxLength {
-		p.add(name, "is %d bytes; at most %d allowed", len(v), *s.MaxLength)
+	if limit, ok := maxBytes[s.Pattern]; ok && len(v) > limit {
+		p.add(name, "is %d bytes; at most %d allowed (a bound in UTF-8 bytes, not characters)", len(v), limit)
+		return
+	}
+	if s.MaxLength != nil && chars > *s.MaxLength {
+		p.add(name, "is %s; at most %d allowed", characters(chars), *s.MaxLength)
 		return
 	}
 	if s.Pattern != "" && !d.patterns[s.Pattern].MatchString(v) {
@@ -324,6 +382,13 @@ func (d *decoder) checkString(p *problems, name string, s *jsonschema.Schema, v 
 			p.add(name, "%q is not an RFC 3339 timestamp (e.g. 2026-01-02T15:04:05.000Z)", clip(v))
 		}
 	}
+}
+
+func characters(n uint64) string {
+	if n == 1 {
+		return "1 character"
+	}
+	return fmt.Sprintf("%d characters", n)
 }
 
 // maxNumberText bounds the text of a number compared with a bound:

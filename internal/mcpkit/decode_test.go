@@ -32,6 +32,14 @@ type lockArgs struct {
 	Label    string           `json:"label,omitempty"`
 }
 
+// sizedArgs is a test-only input with bounds in characters: a plain string
+// (no byte bound of its own) and a name whose maxLength is below its byte
+// bound, as acquire_lock's owner is.
+type sizedArgs struct {
+	Code  string      `json:"code,omitempty" jsonschema:"minLength=2,maxLength=4"`
+	Label mcpkit.Name `json:"label,omitempty" jsonschema:"maxLength=8"`
+}
+
 // pingArgs is a test-only input without a required field.
 type pingArgs struct {
 	Note mcpkit.Text `json:"note,omitempty"`
@@ -51,6 +59,16 @@ func (r *recorder) lockTool() mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[lockArgs, okResult]{
 		Name: "lock",
 		Handle: func(_ context.Context, in *lockArgs) (*okResult, error) {
+			r.called, r.got = true, *in
+			return &okResult{OK: true}, nil
+		},
+	})
+}
+
+func (r *recorder) sizedTool() mcpkit.Tool {
+	return mcpkit.New(mcpkit.Spec[sizedArgs, okResult]{
+		Name: "sized",
+		Handle: func(_ context.Context, in *sizedArgs) (*okResult, error) {
 			r.called, r.got = true, *in
 			return &okResult{OK: true}, nil
 		},
@@ -150,7 +168,7 @@ func lock(extra string) string {
 
 type decodeCase struct {
 	name string
-	tool string // "lock", "ping" or a real tool's name
+	tool string // "lock", "sized", "ping" or a real tool's name
 	args string
 	// For an error: the fault's Field ("" when several problems are
 	// reported), names the message must contain, and phrases it must say.
@@ -266,6 +284,21 @@ func decodeCases() []decodeCase {
 		{name: "a 256-byte name is within the bound", tool: "lock", args: `{"resource":"` + name256 + `","owner":"o"}`, want: lockArgs{Resource: mcpkit.Name(name256), Owner: "o"}},
 		{name: "128 two-byte characters are 256 bytes and pass", tool: "lock", args: `{"resource":"` + twoBytes + `","owner":"o"}`, want: lockArgs{Resource: mcpkit.Name(twoBytes), Owner: "o"}},
 		{name: "86 three-byte characters are 258 bytes and are rejected", tool: "lock", args: `{"resource":"` + threeBytes + `","owner":"o"}`, wantErr: true, field: "resource", says: []string{"is 258 bytes"}},
+		{name: "a name within 256 characters but over 256 bytes is refused in bytes", tool: "lock", args: `{"resource":"` + threeBytes + `","owner":"o"}`, wantErr: true, field: "resource",
+			says: []string{"is 258 bytes; at most 256 allowed", "UTF-8 bytes, not characters"}},
+
+		// Lengths in characters: maxLength and minLength count code points,
+		// as JSON Schema does, not bytes.
+		{name: "four two-byte characters are within a maxLength of 4 though 8 bytes", tool: "sized", args: `{"code":"éééé"}`, want: sizedArgs{Code: "éééé"}},
+		{name: "four emoji are within a maxLength of 4 though 16 bytes", tool: "sized", args: `{"code":"😀😀😀😀"}`, want: sizedArgs{Code: "😀😀😀😀"}},
+		{name: "a surrogate pair written as escapes is one character", tool: "sized", args: `{"code":"\ud83d\ude00\ud83d\ude00\ud83d\ude00\ud83d\ude00"}`, want: sizedArgs{Code: "😀😀😀😀"}},
+		{name: "five two-byte characters are over a maxLength of 4, counted in characters", tool: "sized", args: `{"code":"ééééé"}`, wantErr: true, field: "code", says: []string{"is 5 characters; at most 4 allowed"}},
+		{name: "five ASCII characters are over a maxLength of 4", tool: "sized", args: `{"code":"abcde"}`, wantErr: true, field: "code", says: []string{"is 5 characters; at most 4 allowed"}},
+		{name: "one two-byte character is under a minLength of 2 though 2 bytes", tool: "sized", args: `{"code":"é"}`, wantErr: true, field: "code", says: []string{"is 1 character; at least 2 required"}},
+		{name: "two characters meet a minLength of 2", tool: "sized", args: `{"code":"€€"}`, want: sizedArgs{Code: "€€"}},
+		{name: "eight three-byte characters are a name within a maxLength of 8 and 256 bytes", tool: "sized", args: `{"label":"€€€€€€€€"}`, want: sizedArgs{Label: "€€€€€€€€"}},
+		{name: "nine characters are over a name's maxLength of 8 in characters", tool: "sized", args: `{"label":"€€€€€€€€€"}`, wantErr: true, field: "label", says: []string{"is 9 characters; at most 8 allowed"}},
+
 		{name: "a NUL in a name is a control character", tool: "lock", args: `{"resource":"a\u0000b","owner":"o"}`, wantErr: true, field: "resource", says: []string{"control characters"}},
 		{name: "a newline in a name is rejected", tool: "lock", args: `{"resource":"a\nb","owner":"o"}`, wantErr: true, field: "resource", says: []string{"control characters"}},
 		{name: "a CRLF in a name is rejected", tool: "lock", args: `{"resource":"a\r\nb","owner":"o"}`, wantErr: true, field: "resource", says: []string{"control characters"}},
@@ -346,6 +379,8 @@ func TestDecodeValidatesArgumentsBeforeTheHandlerRuns(t *testing.T) {
 			switch tc.tool {
 			case "lock":
 				tool = rec.lockTool()
+			case "sized":
+				tool = rec.sizedTool()
 			case "ping":
 				tool = rec.pingTool()
 			default:

@@ -2,14 +2,17 @@ package mcpkit
 
 import "github.com/invopop/jsonschema"
 
-// MaxNameBytes bounds every id and name argument.
+// MaxNameBytes bounds every id and name argument in UTF-8 bytes, as ids
+// become parts of Redis keys.
 const MaxNameBytes = 256
 
 // Name is an id or a name (module, workflow_id, log_id, …): 1 to 256
-// bytes, not blank, no control characters.
+// characters (maxLength, unless a tag lowers it) and at most 256 bytes, not
+// blank, no control characters.
 type Name string
 
-// JSONSchema states Name's rules, which Decode enforces.
+// JSONSchema states Name's rules, which Decode enforces; the bound in
+// bytes is Decode's own, as JSON Schema has no keyword for it.
 func (Name) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{Type: "string", MinLength: uptr(1), MaxLength: uptr(MaxNameBytes), Pattern: PatternName}
 }
@@ -34,7 +37,8 @@ func (Timestamp) JSONSchema() *jsonschema.Schema {
 
 func uptr(n uint64) *uint64 { return &n }
 
-// MaxKeyBytes bounds a lock resource or rate subject.
+// MaxKeyBytes bounds a lock resource or rate subject in bytes; its pattern
+// allows only ASCII, so that is as many characters.
 const MaxKeyBytes = 200
 
 // Key names a lock resource or a rate-limit subject, which becomes part of
