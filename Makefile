@@ -45,6 +45,9 @@ schemas: ## rewrite schemas/ from the tools' Go structs
 run: ## serve over stdio on the embedded Redis
 	$(GO) run ./cmd/mcp-redis serve
 
-lint: ## gofmt and go vet
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## gofmt, go vet and staticcheck (fetched through the Go module proxy)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...

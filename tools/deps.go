@@ -58,13 +58,6 @@ type Deps struct {
 	Now func() time.Time
 }
 
-func (d *Deps) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
-	}
-	return time.Now()
-}
-
 // Stamp, and what it names, are the stream package's.
 type Stamp = stream.Stamp
 

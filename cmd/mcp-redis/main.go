@@ -151,7 +151,7 @@ that shows a rewrite.`,
 			if o.Stream == "" {
 				o.Stream = keyspace.AuditLog
 			}
-			if !keyspace.IsStream(o.Stream) {
+			if !slices.Contains(keyspace.Streams, o.Stream) {
 				return fmt.Errorf("--stream %q is not one of %s", o.Stream, strings.Join(keyspace.Streams, ", "))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -46,16 +46,6 @@ const (
 // Streams lists every stream the server writes, in a fixed order.
 var Streams = []string{AuditLog, CCWJUpdate, UserFeedback, WorkflowEvent}
 
-// IsStream reports whether name is one of Streams.
-func IsStream(name string) bool {
-	for _, s := range Streams {
-		if s == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Keyspace derives every key from one prefix (config redis.prefix, "mcp:" by
 // default).
 type Keyspace struct {

@@ -1,6 +1,9 @@
 package keyspace
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Legacy is a helper key of the earlier layout, "{mcp:<main key>}:<kind>…",
 // which lies outside the prefix, and the name it has now.
@@ -47,7 +50,7 @@ func (k Keyspace) ParseLegacy(old string) (Legacy, bool) {
 		}
 		return l, true
 	}
-	if !IsStream(main) {
+	if !slices.Contains(Streams, main) {
 		return Legacy{}, false
 	}
 	switch {

@@ -177,7 +177,9 @@ func (c *Cluster) ready(ctx context.Context, masters, replicas int) error {
 					infoField(repl, "role"), infoField(repl, "master_link_status"))
 			}
 		}
-		slots, err := a.ClusterSlots(ctx).Result()
+		//lint:ignore SA1019 go-redis's ClusterClient reads CLUSTER SLOTS: this is the map it will see.
+		//lint:ignore SA1019 go-redis's ClusterClient reads CLUSTER SLOTS: this is the map it will see.
+	slots, err := a.ClusterSlots(ctx).Result()
 		if err != nil {
 			return fmt.Errorf("%s: CLUSTER SLOTS: %w", s.Addr, err)
 		}
@@ -260,6 +262,7 @@ func (c *Cluster) masterOf(ctx context.Context, s *Server, key string) (*Server,
 	if err != nil {
 		return nil, fmt.Errorf("%s: CLUSTER KEYSLOT: %w", s.Addr, err)
 	}
+	//lint:ignore SA1019 go-redis's ClusterClient reads CLUSTER SLOTS: this is the map it will see.
 	slots, err := a.ClusterSlots(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("%s: CLUSTER SLOTS: %w", s.Addr, err)

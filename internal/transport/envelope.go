@@ -52,6 +52,20 @@ func checkEnvelope(msg []byte) mcp.JSONRPCMessage {
 //
 // Its one parse decodes nothing it does not need: params, result and error
 // are only looked at, never copied.
+//
+// What each check works around, in mcp-go v1.2.1's MCPServer.HandleMessage
+// (server/request_handler.go), so that it can go once mcp-go is fixed:
+// HandleMessage first decodes the message into a struct of jsonrpc,
+// method (a string type), id (any) and result, and answers any decode
+// failure with -32700 "Failed to parse message" and a null id. So a batch,
+// a message that is not an object and a method that is not a string get
+// -32700 instead of -32600 (checked below); an object, array or boolean id
+// decodes into any and is echoed back as if valid; a number id is rounded
+// through a float64 (ids.go restores it); a request without a method falls
+// to the method switch's default, -32601 "Method  not found"; params that
+// are not an object fail the per-method decode, answered -32600 with the
+// decode error's text instead of -32602; and encoding/json turns invalid
+// UTF-8 into U+FFFD without a word.
 func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 	msg = bytes.TrimSpace(msg)
 	if len(msg) == 0 {
@@ -61,13 +75,13 @@ func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 		return msgHead{}, nil
 	}
 	switch msg[0] {
-	case '[':
+	case '[': // mcp-go: -32700 "Failed to parse message"
 		if bytes.Equal(bytes.Join(bytes.Fields(msg), nil), []byte("[]")) {
 			return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: an empty batch")
 		}
 		return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one message at a time")
 	case '{':
-	default:
+	default: // mcp-go: -32700 "Failed to parse message"
 		return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: a message must be a JSON object")
 	}
 	var m struct {
@@ -83,7 +97,7 @@ func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 	h := msgHead{Method: m.Method.name, Object: true, Answer: m.Result != 0 || m.Error != 0}
 	if len(m.ID) > 0 {
 		switch m.ID[0] {
-		case '{', '[', 't', 'f':
+		case '{', '[', 't', 'f': // mcp-go: accepted, and echoed
 			return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: id must be a string, a number or null")
 		}
 		h.ID = m.ID
@@ -91,7 +105,7 @@ func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 	// The id is echoed as sent, whatever its size (mcp-go would round a
 	// number through a float64).
 	id := echoID(h.ID)
-	if !utf8.Valid(msg) {
+	if !utf8.Valid(msg) { // mcp-go: decoded as U+FFFD
 		if resp := checkUTF8(msg, h, id); resp != nil {
 			return msgHead{}, resp
 		}
@@ -103,15 +117,17 @@ func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 		if len(h.ID) == 0 {
 			return h, nil // mcp-go reports the rest
 		}
+		// mcp-go: -32601 "Method  not found"
 		return msgHead{}, errorResponse(id, mcp.INVALID_REQUEST, "invalid request: method is missing")
 	}
-	if m.Method.first != '"' {
+	if m.Method.first != '"' { // mcp-go: -32700 "Failed to parse message"
 		return msgHead{}, errorResponse(id, mcp.INVALID_REQUEST, "invalid request: method must be a string")
 	}
 	if m.Params != 0 && m.Params != '{' && m.Params != 'n' {
 		if len(h.ID) == 0 {
 			return h, nil // a notification gets no answer
 		}
+		// mcp-go: -32600 with the decode error's text
 		return msgHead{}, errorResponse(id, mcp.INVALID_PARAMS, "invalid params: params must be an object of named parameters")
 	}
 	return h, nil

@@ -49,9 +49,8 @@ type Stdio struct {
 // Requests still running are then cancelled and waited for; a read still
 // blocked on in is left behind (the process is about to exit).
 //
-// The goroutine that reads a request serves it, after starting a fresh
-// goroutine to read the next line: the request runs on a goroutine that is
-// already awake, which saves a hand-off on every call.
+// One goroutine reads; each request it admits runs on a goroutine of its
+// own, at most MaxInFlight at once.
 func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	sess := &session{notes: make(chan mcp.JSONRPCNotification, 100)}
 	if err := t.Server.RegisterSession(ctx, sess); err != nil {
@@ -113,8 +112,8 @@ type call struct {
 	key    string // callKey of its id
 }
 
-// read reads lines until one is a request it can serve, then serves it;
-// exactly one goroutine reads at a time.
+// read reads every line, answers what needs no call at once, and starts
+// each request it admits on a goroutine of its own.
 func (l *loop) read() {
 	for {
 		line, err := l.lines.next()
@@ -159,9 +158,7 @@ func (l *loop) read() {
 		if c == nil {
 			return
 		}
-		go l.read()
-		l.serve(c, line, head.ID)
-		return
+		go l.serve(c, line, head.ID)
 	}
 }
 
