@@ -36,7 +36,8 @@ test-race: node-deps ## the same with the race detector, as CI does
 attack: ## the hostile-client cases alone (slow bodies, floods, stalled streams, foreign sessions, leaks, stdio stalls), bounded in count and time
 	$(GO) test -race -count=1 -run 'Attack|EdgeStdio' ./cmd/mcp-redis/
 
-bench: ## print throughput, latency, cold start and memory figures against Redis on 127.0.0.1:6379
+bench: ## print the in-process benchmarks (lock, rate, stream vs raw go-redis), then the binary's end-to-end figures, against Redis on 127.0.0.1:6379
+	$(GO) test -run XXX -bench . -benchtime=1x ./internal/lock/ ./internal/ratelimit/ ./internal/stream/
 	$(GO) run ./cmd/mcp-redis-bench
 
 schemas: ## rewrite schemas/ from the tools' Go structs

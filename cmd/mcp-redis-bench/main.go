@@ -1,332 +1,373 @@
-// Command mcp-redis-bench measures what the mcp-redis server costs over a
-// plain Redis client, in one run against one real Redis:
+// Command mcp-redis-bench drives the real mcp-redis binary end to end
+// against a local Redis and prints what only the binary can tell:
 //
-//	(a) raw go-redis XADD of a typical audit entry;
-//	(b) audit_log tool calls through the real binary over stdio, with the
-//	    per-call audit on and off (one server each);
-//	(c) the ratios b/a in calls/s;
-//	(d) cold start: spawn to the reply to initialize, over 20 spawns;
-//	(e) each server's peak RSS (VmHWM) after its timed calls;
-//	(f) MCP ping over stdio, the floor under any tool call;
-//	(g) acquire_lock+release_lock pairs and check_rate calls through the
-//	    MCP tool layer in-process (app.New, MCPServer.HandleMessage: no
-//	    transport), next to the same Lua scripts run raw through go-redis
-//	    with the same keys and arguments, and the ratios tool/raw;
-//	(h) the wake-up latency of a waiting acquire_lock after a release
-//	    (median, min and max of --wake-runs);
-//	(i) audit_log over Streamable HTTP (the real binary, serve --transport
-//	    http on a loopback port) with --http-conc calls in flight (1 and 8
-//	    by default), next to raw go-redis XADD at the same concurrency, the
-//	    per-call audit off and on, with MCP ping over HTTP as the floor,
-//	    audit_log's own Lua script run through go-redis (Redis's share) and
-//	    mcp-go's own client for comparison; then a soak of --http-soak-n
-//	    calls at the highest concurrency, with the server's VmRSS/VmHWM
-//	    read before and after (--http=false skips (i), --http-only runs
-//	    only (i)).
+//   - audit_log and ping calls/s over stdio and over Streamable HTTP, at
+//     each concurrency of --conc, with p50 and p99, next to raw go-redis
+//     XADD of an entry of the same fields at the same concurrency;
+//   - the server's CPU time per call (from /proc/<pid>/stat);
+//   - cold start: spawn to the reply to initialize, over --cold spawns;
+//   - each server's peak RSS once its calls are done.
 //
-// Every call of (a)-(h) is sequential: one in flight at a time. After a warm-up per
-// series, the series take turns in blocks (--block), so load from other
-// processes falls on all of them alike. The report also gives the server's
-// CPU time per call, which a busy machine distorts far less than calls/s.
+// The series of one concurrency take turns in --rounds rounds, so load from
+// elsewhere falls on all of them alike; calls/s is the median over the
+// rounds. The in-process figures (the lock and rate scripts, stream
+// appends, against raw go-redis) are testing.B benchmarks beside their
+// code; the README's Performance section lists both.
 //
-// It prints a table with the issue's targets and PASS/MISS per target; the
-// figures are for reading, not a test. It exits 1 only when something failed,
-// including any tool call that failed or came back with isError. Every key it
-// writes lives under a fresh prefix bench:<random>: and is deleted at the
-// end (SCAN+DEL, never FLUSH). It talks only to a loopback Redis and stops
-// by itself (--timeout).
+// Keys live under bench:<random>: and are deleted at the end (SCAN+DEL,
+// never FLUSH). It exits 1 when any call failed.
 //
-// Usage, from inside the module:
-//
-//	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH] [--n 10000]
-//	    [--lock-n 5000] [--wake-runs 20] [--lock-cpuprofile FILE] [--json]
-//	    [--http=true] [--http-only] [--http-n 5000] [--http-conc 1,8] [--http-soak-n 100000]
-//	    [--http-audit-on=true] [--http-mcp-go] [--http-stateless]
+//	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH]
+//	    [--n 5000] [--conc 1,8] [--rounds 5] [--cold 20] [--audit=true]
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
+	"net"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/redis/go-redis/v9"
 )
 
-// options are the command-line flags.
 type options struct {
-	redisURL string
-	bin      string
-	n        int
-	warmup   int
-	coldRuns int
-	block    int
-	protocol string
-	timeout  time.Duration
-	json     bool
-	// lockN is the timed calls per series of (g); wakeRuns the runs of (h).
-	lockN, wakeRuns int
-	// cpuProfile, when set, receives a CPU profile of (g)'s timed calls.
-	cpuProfile string
-	// Series (i): whether it runs, or alone; its timed calls per series,
-	// concurrencies, soak calls, and the optional series and server mode.
-	http, httpOnly         bool
-	httpN, httpSoakN       int
-	httpConc               string
-	httpAuditOn, httpMCPGo bool
-	httpStateless          bool
-}
-
-func parseFlags() options {
-	var o options
-	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis to benchmark against (loopback only)")
-	flag.StringVar(&o.bin, "bin", "", "path to the mcp-redis binary (default: go build ./cmd/mcp-redis into a temp dir)")
-	flag.IntVar(&o.n, "n", 10000, "timed calls per series")
-	flag.IntVar(&o.warmup, "warmup", 300, "untimed calls before each timed series")
-	flag.IntVar(&o.coldRuns, "cold-runs", 20, "spawns measured for the cold start")
-	flag.IntVar(&o.block, "block", 500, "calls per turn when series (a) and (b) take turns")
-	flag.StringVar(&o.protocol, "protocol", mcp.ProtocolVersion20251125,
-		"MCP protocol version the client asks for in series (b); 2026-07-28 negotiates the stateless revision")
-	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "stop the whole run after this long")
-	flag.BoolVar(&o.json, "json", false, "also print the figures as one JSON object")
-	flag.IntVar(&o.lockN, "lock-n", 5000, "timed calls per series of (g): acquire+release pairs, check_rate calls")
-	flag.IntVar(&o.wakeRuns, "wake-runs", 20, "runs measured for the wake-up latency (h)")
-	flag.StringVar(&o.cpuProfile, "lock-cpuprofile", "", "write a CPU profile of (g)'s timed calls (tool layer and raw, in this process) to this file")
-	flag.BoolVar(&o.http, "http", true, "run (i): audit_log over Streamable HTTP with calls in flight, next to raw XADD")
-	flag.BoolVar(&o.httpOnly, "http-only", false, "run (i) only")
-	flag.IntVar(&o.httpN, "http-n", 5000, "(i): timed calls per series and concurrency")
-	flag.StringVar(&o.httpConc, "http-conc", "1,8", "(i): concurrencies (calls in flight), ascending, comma-separated")
-	flag.IntVar(&o.httpSoakN, "http-soak-n", 100000, "(i): calls at the highest concurrency over which the server's RSS growth is read (0: no soak)")
-	flag.BoolVar(&o.httpAuditOn, "http-audit-on", true, "(i): also a server with the per-call audit on")
-	flag.BoolVar(&o.httpMCPGo, "http-mcp-go", false, "(i): also audit_log through mcp-go's Streamable HTTP client, for comparison")
-	flag.BoolVar(&o.httpStateless, "http-stateless", false, "(i): serve Streamable HTTP stateless (MCP_REDIS_HTTP_STATELESS=true)")
-	flag.Parse()
-	if o.httpOnly {
-		o.http = true
-	}
-	return o
+	redisURL, bin, conc string
+	n, rounds, cold     int
+	audit               bool
+	timeout             time.Duration
 }
 
 func main() {
-	o := parseFlags()
+	var o options
+	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis to run against (loopback only)")
+	flag.StringVar(&o.bin, "bin", "", "the mcp-redis binary (default: go build ./cmd/mcp-redis into a temp dir)")
+	flag.StringVar(&o.conc, "conc", "1,8", "concurrencies (calls in flight), comma-separated")
+	flag.IntVar(&o.n, "n", 5000, "timed calls per series and concurrency")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds the timed calls are split into, the series taking turns")
+	flag.IntVar(&o.cold, "cold", 20, "spawns timed for the cold start")
+	flag.BoolVar(&o.audit, "audit", true, "the per-call audit (MCP_REDIS_AUDIT_TOOL_CALLS)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop after this long")
+	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mcp-redis-bench:", err)
 		os.Exit(1)
 	}
 }
 
-// errCallsFailed reports that some measured calls failed: the figures are
-// printed, but they do not describe a healthy server.
-var errCallsFailed = errors.New("some calls failed; see the errors above")
-
 func run(o options) error {
-	if o.n < 1 || o.block < 1 || o.coldRuns < 1 || o.lockN < 1 || o.wakeRuns < 1 || o.warmup < 0 || o.httpN < 1 || o.httpSoakN < 0 {
-		return errors.New("--n, --block, --cold-runs, --lock-n, --wake-runs and --http-n must be at least 1, --warmup and --http-soak-n at least 0")
-	}
-	if o.http {
-		if _, err := parseConc(o.httpConc); err != nil {
-			return err
+	var levels []int
+	for f := range strings.SplitSeq(o.conc, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return fmt.Errorf("--conc: %q is not a concurrency", f)
 		}
+		levels = append(levels, c)
 	}
-	// The deadline bounds the run; a signal cancels it so cleanup still runs.
+	if o.rounds < 1 || o.n < o.rounds || o.cold < 1 {
+		return errors.New("--rounds and --cold must be at least 1, --n at least --rounds")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rdb, err := openRedis(ctx, o.redisURL)
+	opts, err := redis.ParseURL(o.redisURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("--redis-url: %w", err)
 	}
+	if host, _, _ := net.SplitHostPort(opts.Addr); !net.ParseIP(host).IsLoopback() {
+		return fmt.Errorf("--redis-url: %s is not a loopback address; the bench writes and deletes keys", host)
+	}
+	rdb := redis.NewClient(opts)
 	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "bench:" + hex.EncodeToString(b[:]) + ":"
+	defer cleanup(rdb, prefix)
 
-	bin, workDir, removeBuild, err := serverBinary(ctx, o.bin)
+	// The servers run in a directory without a config.yaml, on their
+	// defaults plus what spec states.
+	dir, err := os.MkdirTemp("", "mcp-redis-bench-")
 	if err != nil {
 		return err
 	}
-	defer removeBuild()
+	defer os.RemoveAll(dir)
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(dir, "mcp-redis")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/mcp-redis/mcp-redis/cmd/mcp-redis").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build (run from inside the module, or pass --bin): %w\n%s", err, out)
+		}
+	} else if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+	spec := spec{bin: bin, dir: dir, redisURL: o.redisURL, audit: o.audit}
 
-	prefix, err := newPrefix()
+	stdio, err := startStdio(ctx, spec.with(prefix+"stdio:"))
 	if err != nil {
 		return err
 	}
-	// Cleanup runs even when the run was cancelled, under its own deadline.
-	defer cleanup(context.WithoutCancel(ctx), rdb, prefix)
-
-	logf("run prefix %s, server %s", prefix, bin)
-	srv := serverSpec{bin: bin, dir: workDir, redisURL: o.redisURL, protocol: o.protocol}
-	res, err := measure(ctx, o, rdb, srv, prefix)
+	defer stdio.close()
+	web, err := startHTTP(ctx, spec.with(prefix+"http:"))
 	if err != nil {
 		return err
 	}
-	printReport(os.Stdout, res)
-	if o.json {
-		if err := printJSON(os.Stdout, res); err != nil {
-			return err
+	defer web.close()
+
+	all, err := measureLevels(ctx, rdb, prefix, stdio, web, levels, o.n, o.rounds)
+	if err != nil {
+		return err
+	}
+	stdioRSS, err := stdio.close()
+	if err != nil {
+		return err
+	}
+	httpRSS, err := web.close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: cold start: %d spawns\n", o.cold)
+	cold, err := coldStart(ctx, spec.with(prefix+"cold:"), o.cold)
+	if err != nil {
+		return err
+	}
+
+	audit := "off"
+	if o.audit {
+		audit = "on"
+	}
+	fmt.Printf("\nmcp-redis end to end: %s, %d CPUs, per-call audit %s, %d timed calls per series in %d rounds (calls/s: median of the rounds)\n\n",
+		opts.Addr, runtime.NumCPU(), audit, o.n, o.rounds)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "transport\tcall\tconc\tcalls/s\t×raw\tp50 ms\tp99 ms\tserver CPU µs/call\terrors\t")
+	failed := 0
+	for _, s := range all {
+		cpu := "-"
+		if s.pid != 0 {
+			cpu = fmt.Sprintf("%.0f", float64(s.cpu.Microseconds())/float64(len(s.lat)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%s\t%d\t\n", s.transport, s.name, s.conc, s.median(), s.ratio,
+			ms(s.quantile(0.50)), ms(s.quantile(0.99)), cpu, s.errors)
+		failed += s.errors
+	}
+	tw.Flush()
+	fmt.Printf("\ncold start (spawn to the initialize reply), %d spawns: median %.1f ms (%.1f–%.1f)\n",
+		len(cold), ms(cold[len(cold)/2]), ms(cold[0]), ms(cold[len(cold)-1]))
+	fmt.Printf("peak RSS after the calls: stdio server %.1f MiB, HTTP server %.1f MiB\n", mib(stdioRSS), mib(httpRSS))
+	for _, s := range all {
+		if s.errors > 0 {
+			fmt.Printf("%s %s at concurrency %d: %d calls failed, the first: %v\n", s.transport, s.name, s.conc, s.errors, s.first)
 		}
 	}
-	if res.failedCalls() > 0 {
-		return errCallsFailed
+	if failed > 0 {
+		return errors.New("some calls failed")
 	}
 	return nil
 }
 
-// measure runs series (a), (b) and (f), then (g) and (h), then (i), then
-// the cold starts; with --http-only, (i) alone. Each series gets its own key prefix, so none writes into keys
-// another one filled.
-func measure(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string) (*results, error) {
-	res := &results{N: o.n, Warmup: o.warmup, Block: o.block, Protocol: o.protocol,
-		RedisURL: redact(o.redisURL), LoadBefore: loadAvg()}
-	var err error
-	if o.httpOnly {
-		if res.HTTP, err = measureHTTP(ctx, o, rdb, srv, prefix); err != nil {
-			return nil, fmt.Errorf("(i) http: %w", err)
+// measureLevels measures, at each concurrency, raw XADD through rdb and
+// audit_log and ping through each server.
+func measureLevels(ctx context.Context, rdb *redis.Client, prefix string, stdio, web *client, levels []int, n, rounds int) ([]*series, error) {
+	var all []*series
+	raw := prefix + "raw:audit_log_stream"
+	for _, conc := range levels {
+		ss := []*series{
+			{transport: "go-redis", name: "raw XADD", call: func(ctx context.Context, logID string) error {
+				return rdb.XAdd(ctx, &redis.XAddArgs{Stream: raw, MaxLen: 100000, Approx: true, Values: entry(logID)}).Err()
+			}},
+			{transport: "stdio", name: "audit_log", pid: stdio.pid(), call: stdio.auditLog},
+			{transport: "stdio", name: "ping", pid: stdio.pid(), call: stdio.ping},
+			{transport: "http", name: "audit_log", pid: web.pid(), call: web.auditLog},
+			{transport: "http", name: "ping", pid: web.pid(), call: web.ping},
 		}
-		res.LoadAfter = loadAvg()
-		return res, nil
-	}
-	if err := measureSeries(ctx, o, rdb, srv, prefix, res); err != nil {
-		return nil, err
-	}
-	if res.LockRate, err = measureLockRate(ctx, o, rdb, prefix); err != nil {
-		return nil, err
-	}
-	if o.http {
-		if res.HTTP, err = measureHTTP(ctx, o, rdb, srv, prefix); err != nil {
-			return nil, fmt.Errorf("(i) http: %w", err)
+		fmt.Fprintf(os.Stderr, "bench: concurrency %d: %d timed calls per series in %d rounds\n", conc, n, rounds)
+		if err := measure(ctx, ss, conc, n/rounds, rounds); err != nil {
+			return nil, err
 		}
+		for _, s := range ss {
+			s.conc, s.ratio = conc, s.median()/ss[0].median()
+		}
+		all = append(all, ss...)
 	}
-	logf("(d) cold start: %d spawns", o.coldRuns)
-	cold := srv
-	cold.audit = true
-	cold.prefix = prefix + "cold:"
-	if res.Cold, err = coldStart(ctx, cold, o.coldRuns); err != nil {
-		return nil, fmt.Errorf("cold start: %w", err)
-	}
-	res.LoadAfter = loadAvg()
-	return res, nil
+	return all, nil
 }
 
-// measureSeries runs (a) raw XADD, (b) audit_log with the audit on and
-// off, and (f) ping, taking turns (see interleave), and fills their figures
-// into res. The
-// two servers live for the whole of it and are closed before it returns.
-func measureSeries(ctx context.Context, o options, rdb redisClient, srv serverSpec, prefix string, res *results) error {
-	raw := newRunner("(a) raw XADD", o.n, rawXAdd(rdb, prefix+"raw:"))
-	runners := []*runner{raw}
-	var servers []*server
-	defer func() {
-		for _, s := range servers {
-			s.close()
-		}
-	}()
-	for _, audit := range []bool{true, false} {
-		spec := srv
-		spec.audit = audit
-		spec.prefix = prefix + "audit-" + onOff(audit) + ":"
-		s, err := startTool(ctx, spec)
+// coldStart times runs spawns, each from exec to the reply to initialize,
+// sorted.
+func coldStart(ctx context.Context, s spec, runs int) ([]time.Duration, error) {
+	var cold []time.Duration
+	for range runs {
+		start := time.Now()
+		c, err := startStdio(ctx, s)
 		if err != nil {
-			return fmt.Errorf("audit_log server (audit %s): %w", onOff(audit), err)
+			return nil, err
 		}
-		servers = append(servers, s)
-		runners = append(runners, newRunner("(b) audit "+onOff(audit), o.n, s.auditCalls(spec.prefix)))
-	}
-
-	// (f) the floor: ping through a server of its own, so the CPU figures
-	// of (b) stay theirs.
-	pingSpec := srv
-	pingSpec.prefix = prefix + "ping:"
-	pinger, err := startTool(ctx, pingSpec)
-	if err != nil {
-		return fmt.Errorf("ping server: %w", err)
-	}
-	servers = append(servers, pinger)
-	ping := newRunner("(f) ping", o.n, pinger.pingCalls())
-	runners = append(runners, ping)
-
-	for _, r := range runners {
-		logf("%s: %d warm-up calls", r.name, o.warmup)
-		if err := r.warmUp(ctx, o.warmup); err != nil {
-			return err
+		cold = append(cold, time.Since(start))
+		if _, err := c.close(); err != nil {
+			return nil, err
 		}
 	}
-	cpu0 := make([]time.Duration, len(servers))
-	for i, s := range servers {
-		var err error
-		if cpu0[i], err = s.cpuTime(); err != nil {
-			return err
+	slices.Sort(cold)
+	return cold, nil
+}
+
+// inputs is what an agent step typically logs as its inputs.
+const inputs = `{"query":"summarise the open incidents of service checkout","top_k":5,` +
+	`"filters":{"severity":["high","critical"],"since":"24h"},"include_resolved":false}`
+
+// entry is a typical audit entry as field/value pairs: audit_log's
+// arguments (inputs as JSON text), and the fields of the raw XADD.
+func entry(logID string) []string {
+	return []string{"module", "planner-agent", "procedure", "select_tool", "status", "ok", "inputs", inputs,
+		"session_id", "sess-7f3a9c", "workflow_id", "wf-checkout-incidents", "log_id", logID,
+		"timestamp", time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+}
+
+// auditParams is entry as the params of a tools/call of audit_log.
+func auditParams(logID string) []byte {
+	kv := entry(logID)
+	args := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		args[kv[i]] = kv[i+1]
+	}
+	args["inputs"] = json.RawMessage(inputs)
+	b, _ := json.Marshal(map[string]any{"name": "audit_log", "arguments": args})
+	return b
+}
+
+// series is one kind of call at one concurrency.
+type series struct {
+	transport, name string
+	pid             int // the server's; 0 for raw XADD
+	call            func(ctx context.Context, logID string) error
+
+	conc   int
+	rates  []float64 // calls/s per round
+	lat    []time.Duration
+	cpu    time.Duration // the server's, over the timed calls
+	ratio  float64       // median calls/s over raw XADD's
+	errors int
+	first  error
+}
+
+// measure warms every series up, then runs per calls of each, conc at a
+// time, rounds times, the series taking turns, each round starting with
+// the next one.
+func measure(ctx context.Context, ss []*series, conc, per, rounds int) error {
+	for _, s := range ss {
+		if _, n, err := s.batch(ctx, conc, max(200, 20*conc)); n > 0 {
+			return fmt.Errorf("%s %s: warm-up: %w", s.transport, s.name, err)
 		}
 	}
-	logf("(a)+(b): %d timed calls per series, in turns of %d", o.n, o.block)
-	if err := interleave(ctx, runners, o.n, o.block); err != nil {
-		return err
-	}
-
-	res.Raw = raw.rec.summary()
-	if res.AuditOn, err = toolFigures(servers[0], runners[1], cpu0[0], o.n); err != nil {
-		return err
-	}
-	if res.AuditOff, err = toolFigures(servers[1], runners[2], cpu0[1], o.n); err != nil {
-		return err
-	}
-	if res.Ping, err = toolFigures(pinger, ping, cpu0[2], o.n); err != nil {
-		return err
+	for r := range rounds {
+		for k := range ss {
+			s := ss[(r+k)%len(ss)]
+			cpu := cpuTime(s.pid)
+			start := time.Now()
+			lat, n, err := s.batch(ctx, conc, per)
+			s.rates = append(s.rates, float64(per)/time.Since(start).Seconds())
+			s.cpu += cpuTime(s.pid) - cpu
+			s.lat, s.errors = append(s.lat, lat...), s.errors+n
+			if s.first == nil {
+				s.first = err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// toolFigures reads what the still-running server spent on its n timed
-// calls, from its CPU time at their start, cpu0.
-func toolFigures(s *server, r *runner, cpu0 time.Duration, n int) (*toolResult, error) {
-	cpu1, err := s.cpuTime()
-	if err != nil {
-		return nil, err
+// logIDs numbers the audit entries of the run: no two share a log_id.
+var logIDs atomic.Int64
+
+// batch makes n calls from conc goroutines and returns their latencies,
+// how many failed, and the first failure.
+func (s *series) batch(ctx context.Context, conc, n int) ([]time.Duration, int, error) {
+	var left atomic.Int64
+	left.Store(int64(n))
+	lat := make([]time.Duration, n)
+	var mu sync.Mutex
+	var failed int
+	var first error
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for i := left.Add(-1); i >= 0 && ctx.Err() == nil; i = left.Add(-1) {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				start := time.Now()
+				err := s.call(cctx, "bench-"+strconv.FormatInt(logIDs.Add(1), 10))
+				lat[i] = time.Since(start)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					failed++
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
 	}
-	hwm, err := s.peakRSS()
-	if err != nil {
-		return nil, err
-	}
-	t := &toolResult{series: r.rec.summary(), PeakRSSBytes: hwm, CPUPerCall: (cpu1 - cpu0) / time.Duration(n)}
-	if t.Errors > 0 {
-		t.StderrTail = s.stderr.String()
-	}
-	return t, nil
+	wg.Wait()
+	return lat, failed, first
 }
 
-// redact hides a password in the URL, which the report prints.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
+func (s *series) median() float64 {
+	r := slices.Sorted(slices.Values(s.rates))
+	return r[len(r)/2]
 }
 
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
+// quantile is the nearest-rank q-quantile of the latencies.
+func (s *series) quantile(q float64) time.Duration {
+	l := slices.Sorted(slices.Values(s.lat))
+	return l[max(int(q*float64(len(l)))-1, 0)]
 }
 
-// loadAvg returns the 1-minute load average: the figures are wall-clock
-// times, so a busy machine is worth knowing about when reading them.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
+// cleanup deletes the run's keys: those under prefix, and the helper keys
+// whose hash tag puts a brace before it.
+func cleanup(rdb *redis.Client, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := 0
+	for _, pattern := range []string{prefix + "*", "{" + prefix + "*"} {
+		var keys []string
+		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for batch := range slices.Chunk(keys, 500) {
+			n += int(rdb.Del(ctx, batch...).Val())
+		}
+		if err := iter.Err(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cleanup %s: %v\n", pattern, err)
+		}
 	}
-	load, _, _ := strings.Cut(string(b), " ")
-	return load
+	fmt.Fprintf(os.Stderr, "bench: deleted %d keys under %s\n", n, prefix)
 }
 
-// logf reports progress on stderr, keeping stdout for the figures.
-func logf(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...)
-}
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

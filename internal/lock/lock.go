@@ -34,10 +34,9 @@ var (
 	//go:embed extend.lua
 	extendSrc string
 
-	// Scripts are exported for the benchmark, which runs them raw.
-	AcquireScript = redis.NewScript(rdb.ScriptPrelude + acquireSrc)
-	ReleaseScript = redis.NewScript(rdb.ScriptPrelude + releaseSrc)
-	ExtendScript  = redis.NewScript(rdb.ScriptPrelude + extendSrc)
+	acquireScript = redis.NewScript(rdb.ScriptPrelude + acquireSrc)
+	releaseScript = redis.NewScript(rdb.ScriptPrelude + releaseSrc)
+	extendScript  = redis.NewScript(rdb.ScriptPrelude + extendSrc)
 )
 
 // pollEvery bounds how long a waiter sleeps between attempts when no
@@ -158,8 +157,8 @@ type Grant struct {
 	Waited time.Duration
 }
 
-// NewToken mints an owner token: 128 random bits in hex.
-func NewToken() string {
+// newToken mints an owner token: 128 random bits in hex.
+func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -170,7 +169,7 @@ func NewToken() string {
 func (l *Locker) Acquire(ctx context.Context, resource string, ttl, wait time.Duration, owner string) (Grant, error) {
 	start := time.Now()
 	deadline := start.Add(wait)
-	token := NewToken()
+	token := newToken()
 	for {
 		var woken <-chan struct{}
 		var stop func()
@@ -310,7 +309,7 @@ func (l *Locker) releaseOrphan(resource, token string, expires time.Time, cause 
 
 func (l *Locker) try(ctx context.Context, resource, token string, ttl time.Duration, owner string) (Grant, error) {
 	key := l.keys.Lock(resource)
-	res, err := AcquireScript.Run(ctx, l.rdb,
+	res, err := acquireScript.Run(ctx, l.rdb,
 		[]string{key, l.keys.LockFence(resource), l.keys.LockOwner(resource)},
 		token, ttl.Milliseconds(), owner).Slice()
 	if err != nil {
@@ -362,7 +361,7 @@ func (l *Locker) release(ctx context.Context, c redis.UniversalClient, resource,
 	if l.sharded {
 		channel = ""
 	}
-	res, err := ReleaseScript.Run(ctx, c, l.holderKeys(resource), token, channel, string(note)).Slice()
+	res, err := releaseScript.Run(ctx, c, l.holderKeys(resource), token, channel, string(note)).Slice()
 	if err != nil {
 		return Holder{}, false, rdb.WrapNotDurable("release "+key, err,
 			"The lock is released on the master; should a failover lose that, it stays held until its ttl runs out. A repeated release_lock answers released: false either way.")
@@ -393,7 +392,7 @@ func (l *Locker) Extend(ctx context.Context, resource, token string, ttl time.Du
 // ExtendHeld is Extend, telling also which grant it extended.
 func (l *Locker) ExtendHeld(ctx context.Context, resource, token string, ttl time.Duration) (Holder, bool, time.Time, error) {
 	key := l.keys.Lock(resource)
-	res, err := ExtendScript.Run(ctx, l.rdb, l.holderKeys(resource), token, ttl.Milliseconds()).Slice()
+	res, err := extendScript.Run(ctx, l.rdb, l.holderKeys(resource), token, ttl.Milliseconds()).Slice()
 	if err != nil {
 		return Holder{}, false, time.Time{}, rdb.WrapNotDurable("extend "+key, err,
 			"The new ttl is set on the master; should a failover lose it, the lock expires at its earlier time. Calling extend_lock again is safe.")

@@ -220,7 +220,7 @@ func TestAnyTokenButTheHoldersNeitherReleasesNorExtendsTheLock(t *testing.T) {
 		held := mustAcquire(t, l, "guarded", 10*time.Second, "holder")
 		other := mustAcquire(t, l, "other", 10*time.Second, "someone-else")
 		tokens := []struct{ name, token string }{
-			{"a wrong token", lock.NewToken()},
+			{"a wrong token", testredis.Random(16)},
 			{"an empty token", ""},
 			{"a 1 MiB token", strings.Repeat("f", 1<<20)},
 			{"another lock's token", other.Token},
@@ -513,7 +513,7 @@ func TestAnUnreachableRedisIsUnavailable(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.1:%d", testredis.FreePort(t))
 		l := lock.New(fragileClient(t, addr), keyspace.Keyspace{Prefix: "mcp:"})
 		defer l.Close()
-		check(t, l, lock.NewToken())
+		check(t, l, testredis.Random(16))
 	})
 }
 

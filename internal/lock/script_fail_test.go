@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
-	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
@@ -85,7 +84,7 @@ func TestALockScriptThatMeetsAWrongTypedKeyFailsAndChangesNothing(t *testing.T) 
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				resource := fmt.Sprintf("spoilt-%d", i)
-				token := lock.NewToken()
+				token := testredis.Random(16)
 				if tc.held {
 					token = mustAcquire(t, l, resource, time.Minute, "holder").Token
 					if k := tc.key(resource); k == keys.LockOwner(resource) || k == keys.LockFence(resource) {

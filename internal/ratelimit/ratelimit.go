@@ -27,8 +27,7 @@ import (
 //go:embed window.lua
 var windowSrc string
 
-// WindowScript is exported for the benchmark, which runs it raw.
-var WindowScript = redis.NewScript(rdb.ScriptPrelude + windowSrc)
+var windowScript = redis.NewScript(rdb.ScriptPrelude + windowSrc)
 
 // Policy is a named limit: Limit units of cost per Window.
 type Policy struct {
@@ -67,7 +66,7 @@ func (l *Limiter) Allow(ctx context.Context, subject string, p Policy, cost int)
 		return Decision{}, fault.Invalidf("cost", "%d can never fit policy %q (at most %d per %v)", cost, p.Name, p.Limit, p.Window)
 	}
 	key := l.keys.Rate(p.Name, subject)
-	res, err := WindowScript.Run(ctx, l.rdb, []string{key}, p.Limit, p.Window.Microseconds(), cost, nonce()).Int64Slice()
+	res, err := windowScript.Run(ctx, l.rdb, []string{key}, p.Limit, p.Window.Microseconds(), cost, nonce()).Int64Slice()
 	if err != nil {
 		return Decision{}, rdb.WrapNotDurable("rate "+key, err,
 			"The request was counted on the master; a retry counts it again, so retry only if a decision is still needed.")

@@ -2,8 +2,6 @@ package rdb
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,34 +54,9 @@ func BenchmarkWriteScriptCosts(b *testing.B) {
 	}
 	durable := &Durable{UniversalClient: plain, replicas: 1, timeout: time.Second}
 	keys := []string{"bench:stream", "bench:idem"}
-	series := []struct {
-		name   string
-		run    func() error
-		rounds []float64
-	}{
-		{name: "script, no rights check", run: func() error { return benchPlain.Run(ctx, plain, keys, "v", "bench:events").Err() }},
-		{name: "script with the rights check", run: func() error { return benchChecked.Run(ctx, plain, keys, "v", "bench:events").Err() }},
-		{name: "with the rights check, then WAIT 1", run: func() error { return benchChecked.Run(ctx, durable, keys, "v", "bench:events").Err() }},
-	}
-	const rounds, per = 7, 2000
-	for r := 0; r < rounds; r++ {
-		for i := range series {
-			start := time.Now()
-			for n := 0; n < per; n++ {
-				if err := series[i].run(); err != nil {
-					b.Fatalf("%s: %v", series[i].name, err)
-				}
-			}
-			series[i].rounds = append(series[i].rounds, per/time.Since(start).Seconds())
-		}
-	}
-	var base float64
-	for i, s := range series {
-		slices.Sort(s.rounds)
-		med := s.rounds[len(s.rounds)/2]
-		if i == 0 {
-			base = med
-		}
-		fmt.Printf("%-38s %8.0f calls/s  %.2fx\n", s.name, med, med/base)
-	}
+	testredis.Rounds(b, "a write", []*testredis.Series{
+		{Name: "script, no rights check", Unit: "plain_calls/s", Run: func() error { return benchPlain.Run(ctx, plain, keys, "v", "bench:events").Err() }},
+		{Name: "script with the rights check", Unit: "checked_calls/s", Run: func() error { return benchChecked.Run(ctx, plain, keys, "v", "bench:events").Err() }},
+		{Name: "with the rights check, then WAIT 1", Unit: "durable_calls/s", Run: func() error { return benchChecked.Run(ctx, durable, keys, "v", "bench:events").Err() }},
+	})
 }

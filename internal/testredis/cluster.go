@@ -178,8 +178,7 @@ func (c *Cluster) ready(ctx context.Context, masters, replicas int) error {
 			}
 		}
 		//lint:ignore SA1019 go-redis's ClusterClient reads CLUSTER SLOTS: this is the map it will see.
-		//lint:ignore SA1019 go-redis's ClusterClient reads CLUSTER SLOTS: this is the map it will see.
-	slots, err := a.ClusterSlots(ctx).Result()
+		slots, err := a.ClusterSlots(ctx).Result()
 		if err != nil {
 			return fmt.Errorf("%s: CLUSTER SLOTS: %w", s.Addr, err)
 		}
