@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=$(VERSION)
 
-.PHONY: help build docker-build-local node-deps test test-race attack conformance bench schemas run lint
+.PHONY: help build docker-build-local node-deps test test-race test-short attack conformance bench schemas run lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: node-deps ## run every test: Go (needs Redis on 127.0.0.1:6379 and redis-s
 test-race: node-deps ## the same with the race detector, as CI does
 	$(GO) test -race ./...
 	bash e2e/node/conformance.sh
+
+test-short: ## the quick tier: no process started, only the Redis on 127.0.0.1:6379 (about 12 s)
+	$(GO) test -short ./...
 
 attack: ## the hostile-client cases alone (slow bodies, floods, stalled streams, foreign sessions, leaks, stdio stalls), bounded in count and time
 	$(GO) test -race -count=1 -run 'Attack|EdgeStdio' ./cmd/mcp-redis/

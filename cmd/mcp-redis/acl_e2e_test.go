@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -27,14 +26,8 @@ func aclUser(t *testing.T, s *testredis.Server, rule string) *redis.Client {
 // stderr: a server that starts reads EOF and exits 0.
 func serveOnce(t *testing.T, extra ...string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve"}, extra...)...)
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(cmd.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return string(out), err == nil
+	out, err := runBinary(t, runBound, []string{"XDG_CONFIG_HOME=" + t.TempDir()}, append([]string{"serve"}, extra...)...)
+	return out, err == nil
 }
 
 // A user lacking rights the server needs — channel rights, as Redis 7's
@@ -42,6 +35,7 @@ func serveOnce(t *testing.T, extra ...string) (string, bool) {
 // is refused at start with a message naming each one; the documented rule
 // starts.
 func TestAtStartAUserLackingRightsIsRefusedNamingThem(t *testing.T) {
+	needsFull(t, "starts a redis-server and the binary")
 	s := testredis.Start(t)
 	url := "redis://agent:pass@" + s.Addr
 
@@ -82,6 +76,7 @@ func TestAtStartAUserLackingRightsIsRefusedNamingThem(t *testing.T) {
 // it wrote nothing: no entry, no idempotency record, no context, and
 // release_lock leaves the lock it could not announce.
 func TestARightRevokedWhileServingIsAToolErrorAndNothingIsWritten(t *testing.T) {
+	needsFull(t, "starts a redis-server and the binary")
 	s := testredis.Start(t)
 	admin := aclUser(t, s, leastPrivilege)
 	srv := spawn(t, []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false"}, "--redis-url", "redis://agent:pass@"+s.Addr)

@@ -28,9 +28,6 @@ import (
 // loop here is bounded in count and time, and every socket is on
 // loopback.
 
-// eaPid is the server process's pid.
-func (p *httpProc) eaPid() int { return p.cmd.Process.Pid }
-
 // eaStatus reads a field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
 func eaStatus(t *testing.T, pid int, field string) int64 {
 	t.Helper()
@@ -172,6 +169,7 @@ func (s *eaSSE) next(d time.Duration) (string, error) {
 // bounded by http.read_timeout from its first byte: a body that stops
 // short is answered (or the connection closed) by then, not held.
 func TestAttackSlowBodiesAreCutOffAtTheReadTimeoutOnEveryPath(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	_, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("ci", tok), "MCP_REDIS_HTTP_READ_TIMEOUT=1s", "MCP_REDIS_HTTP_READ_HEADER_TIMEOUT=1s"},
@@ -220,12 +218,13 @@ func TestAttackSlowBodiesAreCutOffAtTheReadTimeoutOnEveryPath(t *testing.T) {
 // slow sockets gets the bound and no more (the rest are answered 503 at
 // once), and a real client gets in once the read timeout frees a slot.
 func TestAttackConnectionFloodIsBoundedAndARealClientStillGetsIn(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	rdb, prefix := testredis.Shared(t)
 	tok := newToken()
 	const max, flood = 32, 300
 	p := startHTTP(t, []string{tokensEnv("ci", tok), "MCP_REDIS_HTTP_READ_TIMEOUT=2s", "MCP_REDIS_HTTP_READ_HEADER_TIMEOUT=2s",
 		"MCP_REDIS_HTTP_MAX_CONNECTIONS=" + strconv.Itoa(max)}, "--redis-url", testredis.URL(), "--prefix", prefix)
-	base := eaOpenSockets(t, p.eaPid())
+	base := eaOpenSockets(t, p.pid())
 
 	var refused, held atomic.Int64
 	conns := make([]net.Conn, 0, flood)
@@ -256,7 +255,7 @@ func TestAttackConnectionFloodIsBoundedAndARealClientStillGetsIn(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	open := eaOpenSockets(t, p.eaPid()) - base
+	open := eaOpenSockets(t, p.pid()) - base
 	t.Logf("flood of %d slow sockets at http.max_connections=%d: %d refused with 503 at once, %d held; server sockets open: %d",
 		flood, max, refused.Load(), held.Load(), open)
 	if held.Load() > max || open > max+2 {
@@ -296,6 +295,7 @@ func TestAttackConnectionFloodIsBoundedAndARealClientStillGetsIn(t *testing.T) {
 // its calls in flight are bounded (429 beyond), its session is ended when
 // its stream falls behind (404 for it then), and others are served.
 func TestAttackAnSSEClientThatStopsReadingLosesItsSessionNotTheServersMemory(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	rdb, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("ci", tok)}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -310,7 +310,7 @@ func TestAttackAnSSEClientThatStopsReadingLosesItsSessionNotTheServersMemory(t *
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	before := eaStatus(t, p.eaPid(), "VmRSS")
+	before := eaStatus(t, p.pid(), "VmRSS")
 
 	s := eaOpenSSE(t, p, tok, 4096)
 	init := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"stall","version":"1"}}}`
@@ -327,7 +327,7 @@ func TestAttackAnSSEClientThatStopsReadingLosesItsSessionNotTheServersMemory(t *
 		codes[res.StatusCode]++
 	}
 	time.Sleep(time.Second) // let the calls taken finish
-	peak := eaStatus(t, p.eaPid(), "VmHWM")
+	peak := eaStatus(t, p.pid(), "VmHWM")
 	t.Logf("300 read_stream calls of ~1 MB to a stalled SSE stream: statuses %v; RSS %d MiB before, peak %d MiB", codes, before>>10, peak>>10)
 	// Unbounded, the 300 answers (each held in several copies while it is
 	// encoded) would take well over 1 GiB.
@@ -349,6 +349,7 @@ func TestAttackAnSSEClientThatStopsReadingLosesItsSessionNotTheServersMemory(t *
 // Closing an SSE stream cancels that session's calls: a lock wait of a
 // client that left is not granted to nobody afterwards.
 func TestAttackClosingAnSSEStreamCancelsItsLockWait(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	rdb, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("ci", tok)}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -392,6 +393,7 @@ func TestAttackClosingAnSSEStreamCancelsItsLockWait(t *testing.T) {
 // beyond it is answered 503 with Retry-After, memory stays bounded, and an
 // idle session is freed after http.session_idle_timeout.
 func TestAttackSessionFloodIsCappedAndIdleSessionsAreFreed(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	_, prefix := testredis.Shared(t)
 	tok := newToken()
 	const max, flood = 2000, 20000
@@ -399,7 +401,7 @@ func TestAttackSessionFloodIsCappedAndIdleSessionsAreFreed(t *testing.T) {
 	// while it runs, however slow the machine.
 	p := startHTTP(t, []string{tokensEnv("ci", tok), "MCP_REDIS_HTTP_MAX_SESSIONS=" + strconv.Itoa(max)},
 		"--redis-url", testredis.URL(), "--prefix", prefix)
-	before := eaStatus(t, p.eaPid(), "VmRSS")
+	before := eaStatus(t, p.pid(), "VmRSS")
 	var ok, busy, other atomic.Int64
 	var retryAfter atomic.Value
 	jobs := make(chan struct{})
@@ -428,7 +430,7 @@ func TestAttackSessionFloodIsCappedAndIdleSessionsAreFreed(t *testing.T) {
 	close(jobs)
 	wg.Wait()
 	took := time.Since(start)
-	peak := eaStatus(t, p.eaPid(), "VmHWM")
+	peak := eaStatus(t, p.pid(), "VmHWM")
 	t.Logf("%d initializes in %v at http.max_sessions=%d: %d opened, %d refused 503 (Retry-After %v), %d other; RSS %d MiB before, peak %d MiB",
 		flood, took.Round(time.Millisecond), max, ok.Load(), busy.Load(), retryAfter.Load(), other.Load(), before>>10, peak>>10)
 	if ok.Load() != max || busy.Load() != flood-max || other.Load() != 0 {
@@ -470,6 +472,7 @@ func TestAttackSessionFloodIsCappedAndIdleSessionsAreFreed(t *testing.T) {
 // carrying it — a call, a stream, a DELETE, an SSE message — are answered
 // as for an unknown session (404) and change nothing.
 func TestAttackASessionBelongsToTheTokenThatOpenedIt(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	rdb, prefix := testredis.Shared(t)
 	alice, bob := newToken(), newToken()
 	p := startHTTP(t, []string{tokensEnv("alice", alice, "bob", bob)}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -516,6 +519,7 @@ func TestAttackASessionBelongsToTheTokenThatOpenedIt(t *testing.T) {
 // Mcp-Session-Id is 400 and with an unknown one 404 (no stream is opened),
 // and a POST other than initialize without one is 400.
 func TestAttackGETWithoutASessionOpensNoStream(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	_, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("ci", tok)}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -563,6 +567,7 @@ func TestAttackGETWithoutASessionOpensNoStream(t *testing.T) {
 // to a token holder. Tool errors and call records carry a class and a log
 // reference, never Redis' own error text.
 func TestAttackReadyzAndToolErrorsLeakNothingOfRedis(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	srv := testredis.Start(t, "--requirepass", "right-password")
 	tok := newToken()
 	_, port, _ := net.SplitHostPort(srv.Addr)
@@ -602,6 +607,7 @@ func TestAttackReadyzAndToolErrorsLeakNothingOfRedis(t *testing.T) {
 // the audit stream with what the caller was told: no Redis error text, no
 // script SHA.
 func TestAttackACallRecordCarriesNoRawRedisError(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	rdb, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("ci", tok)}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -637,6 +643,7 @@ func TestAttackACallRecordCarriesNoRawRedisError(t *testing.T) {
 // go-redis' connect-time CLIENT SETINFO, which Redis 7.0 refuses, is not
 // sent: a fresh server that has served calls counts no Redis error.
 func TestAFreshServerCountsNoRedisErrors(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
 	_, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("ci", tok)}, "--redis-url", testredis.URL(), "--prefix", prefix)

@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,13 +20,8 @@ import (
 func auditVerify(t *testing.T, prefix, pubFile string, extra ...string) (string, bool) {
 	t.Helper()
 	args := append([]string{"audit", "verify", "--redis-url", testredis.URL(), "--prefix", prefix, "--public-key", pubFile}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return string(out), err == nil
+	out, err := runBinary(t, runBound, nil, args...)
+	return out, err == nil
 }
 
 // Four server processes on one Redis, 2,000 concurrent audit_log calls
@@ -35,13 +29,12 @@ func auditVerify(t *testing.T, prefix, pubFile string, extra ...string) (string,
 // `audit verify` exits 0. Then one field of one entry is changed with a
 // Redis client, and verify exits 1 naming that entry.
 func TestFourServersAppendingConcurrentlyKeepOneChainThatVerifies(t *testing.T) {
+	needsFull(t, "runs four servers appending 8,000 entries")
 	rdb, prefix := testredis.Shared(t)
 	keyFile := filepath.Join(t.TempDir(), "sub", "audit-signing.key")
 	env := []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false", "MCP_REDIS_AUDIT_SIGNING_KEY_FILE=" + keyFile, "MCP_REDIS_AUDIT_CHECKPOINT_EVERY=500"}
 	pubFile := filepath.Join(t.TempDir(), "audit.pub")
-	pk := exec.Command(bin, "audit", "public-key", "--out", pubFile)
-	pk.Env = append(pk.Environ(), env...)
-	if out, err := pk.CombinedOutput(); err != nil || !strings.Contains(string(out), "BEGIN PUBLIC KEY") {
+	if out, err := runBinary(t, runBound, env, "audit", "public-key", "--out", pubFile); err != nil || !strings.Contains(out, "BEGIN PUBLIC KEY") {
 		t.Fatalf("audit public-key: %v\n%s", err, out)
 	}
 	const servers, perServer, workers = 4, 2000, 16
@@ -112,6 +105,7 @@ func TestFourServersAppendingConcurrentlyKeepOneChainThatVerifies(t *testing.T) 
 // With no configuration, the embedded Redis chains the audit stream: the
 // verify_audit tool answers ok over entries it wrote.
 func TestTheEmbeddedServerKeepsAChainThatVerifyAuditChecks(t *testing.T) {
+	needsFull(t, "starts the binary")
 	env := []string{"MCP_REDIS_AUDIT_SIGNING_KEY_FILE=" + filepath.Join(t.TempDir(), "k", "audit-signing.key"), "MCP_REDIS_AUDIT_CHECKPOINT_EVERY=5"}
 	s := spawn(t, env)
 	for i := 0; i < 20; i++ {
@@ -137,6 +131,7 @@ func TestTheEmbeddedServerKeepsAChainThatVerifyAuditChecks(t *testing.T) {
 // (correctly linked onto the head), and the tail rewritten with every hash
 // and the head recomputed, which only the signed checkpoints give away.
 func TestAuditVerifyNamesADeletedAnInsertedAndARewrittenEntry(t *testing.T) {
+	needsFull(t, "starts the binary")
 	for _, tc := range []struct {
 		name, kind string
 		tamper     func(t *testing.T, rdb *redis.Client, key string, es []redis.XMessage) string // the entry id named
@@ -161,9 +156,7 @@ func TestAuditVerifyNamesADeletedAnInsertedAndARewrittenEntry(t *testing.T) {
 			env := []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false", "MCP_REDIS_AUDIT_CHECKPOINT_EVERY=10",
 				"MCP_REDIS_AUDIT_SIGNING_KEY_FILE=" + filepath.Join(t.TempDir(), "audit-signing.key")}
 			pubFile := filepath.Join(t.TempDir(), "audit.pub")
-			pk := exec.Command(bin, "audit", "public-key", "--out", pubFile)
-			pk.Env = append(pk.Environ(), env...)
-			if out, err := pk.CombinedOutput(); err != nil {
+			if out, err := runBinary(t, runBound, env, "audit", "public-key", "--out", pubFile); err != nil {
 				t.Fatalf("audit public-key: %v\n%s", err, out)
 			}
 			s := spawn(t, env, "--redis-url", testredis.URL(), "--prefix", prefix)

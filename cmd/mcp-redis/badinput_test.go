@@ -1,15 +1,12 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -483,67 +480,20 @@ type badStdio struct {
 	seq int
 }
 
-// rawStdio is `mcp-redis serve` over stdio driven by hand: lines written
-// to stdin, answers read off stdout one line at a time.
-type rawStdio struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan []byte
-	stderr *lockedBuffer
-	exited chan struct{}
-}
-
-// startRawStdio starts the server against the shared Redis under prefix,
-// without call records and with env added; it must exit when the test
-// closes its stdin.
-func startRawStdio(t *testing.T, prefix string, buffered int, env ...string) *rawStdio {
+// badServeRaw starts the server over raw stdio against the shared Redis
+// under prefix, without call records and with env added; it must exit
+// when the test closes its stdin.
+func badServeRaw(t *testing.T, prefix string, buffered int, env ...string) *rawStdio {
 	t.Helper()
-	b := &rawStdio{lines: make(chan []byte, buffered), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	b.cmd = exec.Command(bin, "serve", "--redis-url", testredis.URL(), "--prefix", prefix)
-	b.cmd.Dir = t.TempDir()
-	b.cmd.Env = append(append(os.Environ(), "MCP_REDIS_AUDIT_TOOL_CALLS=false"), env...)
-	b.cmd.Stderr = b.stderr
-	var err error
-	if b.stdin, err = b.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := b.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			b.lines <- slices.Clone(sc.Bytes())
-		}
-		close(b.lines)
-	}()
-	go func() {
-		_ = b.cmd.Wait()
-		close(b.exited)
-	}()
-	t.Cleanup(func() {
-		_ = b.stdin.Close()
-		select {
-		case <-b.exited:
-		case <-time.After(10 * time.Second):
-			_ = b.cmd.Process.Kill()
-			<-b.exited
-			t.Errorf("the server did not exit when stdin closed")
-		}
-	})
-	return b
+	return startRawStdio(t, buffered, append([]string{"MCP_REDIS_AUDIT_TOOL_CALLS=false"}, env...),
+		"serve", "--redis-url", testredis.URL(), "--prefix", prefix)
 }
 
 func (b *badStdio) logs() string { return b.stderr.String() }
 
 func (b *badStdio) alive() error {
 	select {
-	case <-b.exited:
+	case <-b.done:
 		return fmt.Errorf("exited: %v", b.cmd.ProcessState)
 	default:
 		return nil
@@ -607,7 +557,7 @@ func (b *badStdio) send(t *testing.T, raw string, _ map[string]string, wantReply
 
 func badStartStdio(t *testing.T, prefix string) *badStdio {
 	t.Helper()
-	b := &badStdio{rawStdio: startRawStdio(t, prefix, 64)}
+	b := &badStdio{rawStdio: badServeRaw(t, prefix, 64)}
 	a := b.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bad","version":"1"}}}`, nil, true)
 	if len(a.msgs) != 1 || a.msgs[0].Result == nil {
 		t.Fatalf("initialize: %s\nstderr:\n%s", a, b.logs())
@@ -692,6 +642,7 @@ func badStartHTTP(t *testing.T, prefix string) *badHTTPDriver {
 // over Streamable HTTP; after each the next valid call succeeds on the same
 // process, and only the valid calls' keys are in Redis.
 func TestBadInputOverStdioAndStreamableHTTP(t *testing.T) {
+	needsFull(t, "starts the binary over stdio and HTTP")
 	t.Run("stdio", func(t *testing.T) {
 		rdb, prefix := testredis.Shared(t)
 		d := badStartStdio(t, prefix)

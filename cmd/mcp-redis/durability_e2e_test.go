@@ -35,6 +35,7 @@ func waitLinked(t *testing.T, master *testredis.Server, n int) {
 // a replica confirms, the retry answers the first entry, written once, and
 // a lock is granted with its fencing token.
 func TestWithWaitReplicasAnUnconfirmedWriteIsAToolErrorAndItsRetryIsSafe(t *testing.T) {
+	needsFull(t, "starts a redis-server, a replica and the binary")
 	master := testredis.Start(t, "--repl-diskless-sync-delay", "0")
 	admin := redis.NewClient(&redis.Options{Addr: master.Addr})
 	defer admin.Close()

@@ -6,154 +6,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
-// bin is the mcp-redis binary built once for these tests.
-var bin string
-
-func TestMain(m *testing.M) {
-	// The servers these tests start make their audit signing key under the
-	// user's config directory: a temporary one, not the developer's.
-	cfgDir, err := os.MkdirTemp("", "mcp-redis-e2e-config")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_CONFIG_HOME", cfgDir)
-	// MCP_REDIS_E2E_BIN runs these tests against another build, e.g. an
-	// older one, to see a new test fail there.
-	if b := os.Getenv("MCP_REDIS_E2E_BIN"); b != "" {
-		bin = b
-		code := m.Run()
-		_ = os.RemoveAll(cfgDir)
-		os.Exit(code)
-	}
-	dir, err := os.MkdirTemp("", "mcp-redis-e2e")
-	if err != nil {
-		panic(err)
-	}
-	bin = filepath.Join(dir, "mcp-redis")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build mcp-redis:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	_ = os.RemoveAll(cfgDir)
-	os.Exit(code)
-}
-
-// server is the binary spawned over stdio with mcp-go's client.
-type server struct {
-	t      *testing.T
-	c      *client.Client
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// spawn starts `mcp-redis serve args…` in an empty directory (so no stray
-// config.yaml is read) with env added, and initialises an MCP session.
-func spawn(t *testing.T, env []string, args ...string) *server {
-	t.Helper()
-	dir := t.TempDir()
-	stderr := &lockedBuffer{}
-	c, err := client.NewStdioMCPClientWithOptions(bin, env, append([]string{"serve"}, args...),
-		transport.WithCommandFunc(func(ctx context.Context, command string, env []string, args []string) (*exec.Cmd, error) {
-			cmd := exec.CommandContext(ctx, command, args...)
-			cmd.Env = append(os.Environ(), env...)
-			cmd.Dir = dir
-			cmd.Stderr = stderr
-			return cmd, nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
-		t.Fatalf("initialize: %v\nstderr:\n%s", err, stderr.String())
-	}
-	return &server{t: t, c: c, stderr: stderr}
-}
-
-func (s *server) call(tool string, args any) *mcp.CallToolResult {
-	s.t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = tool
-	req.Params.Arguments = args
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := s.c.CallTool(ctx, req)
-	if err != nil {
-		s.t.Fatalf("%s: %v\nstderr:\n%s", tool, err, s.stderr.String())
-	}
-	return res
-}
-
-func (s *server) ok(tool string, args any) map[string]any {
-	s.t.Helper()
-	res := s.call(tool, args)
-	if res.IsError {
-		s.t.Fatalf("%s(%v) failed: %s", tool, args, resultText(res))
-	}
-	var out map[string]any
-	raw := res.RawStructuredContent
-	if err := json.Unmarshal(raw, &out); err != nil {
-		s.t.Fatalf("%s structured content %q: %v", tool, raw, err)
-	}
-	return out
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
-func args(s string) json.RawMessage { return json.RawMessage(s) }
-
 // A host lists the tools, calls each one, and every write is in Redis
 // exactly as the entry encoding says, field by field, and announced.
 func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, nil, "--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
@@ -342,6 +211,7 @@ func clone(m map[string]string) map[string]string {
 
 // Bad input gets a tool error naming the field, and nothing reaches Redis.
 func TestOverStdioBadInputIsAToolErrorAndWritesNothing(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false"}, "--redis-url", testredis.URL(), "--prefix", prefix)
 	cases := []struct {
@@ -390,6 +260,7 @@ func TestOverStdioBadInputIsAToolErrorAndWritesNothing(t *testing.T) {
 // Redis going away gives tool errors in time, and calls succeed again when
 // it is back, with no restart of the server.
 func TestOverStdioAnUnreachableRedisIsAToolErrorAndRecoveryNeedsNoRestart(t *testing.T) {
+	needsFull(t, "starts the binary")
 	redisSrv := testredis.Start(t)
 	srv := spawn(t, []string{"MCP_REDIS_REDIS_TIMEOUT=500ms"}, "--redis-url", redisSrv.URL())
 	write := `{"module":"m","procedure":"p","status":"ok"}`
@@ -431,6 +302,7 @@ func TestOverStdioAnUnreachableRedisIsAToolErrorAndRecoveryNeedsNoRestart(t *tes
 // With no configuration the server runs on the embedded Redis, says so on
 // stderr, and its tools work.
 func TestWithNoConfigurationTheEmbeddedRedisServes(t *testing.T) {
+	needsFull(t, "starts the binary")
 	srv := spawn(t, []string{"MCP_REDIS_REDIS_URL=", "REDIS_URL="})
 	out := srv.ok("publish_ccwj_delta", args(`{"workflow_id":"w","phase_id":"p","field":"f","value":{"k":"v"}}`))
 	if out["stream"] != "mcp:ccwj_update_stream" {
@@ -452,22 +324,14 @@ func TestWithNoConfigurationTheEmbeddedRedisServes(t *testing.T) {
 // Under stdio, stdout carries JSON-RPC only, and CRLF and blank lines are
 // tolerated.
 func TestStdoutCarriesJSONRPCOnly(t *testing.T) {
-	cmd := exec.Command(bin, "serve", "--log-level", "debug")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "MCP_REDIS_REDIS_URL=", "REDIS_URL=")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\r\n\n"+
+	needsFull(t, "starts the binary")
+	p := startBinary(t, true, []string{"MCP_REDIS_REDIS_URL=", "REDIS_URL="}, "serve", "--log-level", "debug")
+	_, _ = io.WriteString(p.stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\r\n\n"+
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"+
 		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`+"\r\n"+
 		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"audit_log","arguments":{"module":"m","procedure":"p","status":"ok"}}}`+"\n")
-	_ = stdin.Close()
-	sc := bufio.NewScanner(stdout)
+	_ = p.stdin.Close()
+	sc := bufio.NewScanner(p.stdout)
 	sc.Buffer(nil, 1<<20)
 	ids := map[float64]bool{}
 	for sc.Scan() {
@@ -490,21 +354,21 @@ func TestStdoutCarriesJSONRPCOnly(t *testing.T) {
 
 // An invalid configuration exits non-zero and lists every problem at once.
 func TestAnInvalidConfigurationListsEveryProblem(t *testing.T) {
-	cmd := exec.Command(bin, "serve", "--redis-url", "http://x", "--prefix", "a b")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "MCP_REDIS_REDIS_TIMEOUT=0s", "MCP_REDIS_LIMITS_MAX_ENTRY_BYTES=5")
-	out, err := cmd.CombinedOutput()
+	needsFull(t, "starts the binary")
+	out, err := runBinary(t, runBound, []string{"MCP_REDIS_REDIS_TIMEOUT=0s", "MCP_REDIS_LIMITS_MAX_ENTRY_BYTES=5"},
+		"serve", "--redis-url", "http://x", "--prefix", "a b")
 	if err == nil {
 		t.Fatalf("exit 0 with an invalid configuration:\n%s", out)
 	}
 	for _, key := range []string{"redis.url", "redis.prefix", "redis.timeout", "limits.max_entry_bytes"} {
-		if !strings.Contains(string(out), key) {
+		if !strings.Contains(out, key) {
 			t.Errorf("the error does not name %s:\n%s", key, out)
 		}
 	}
 }
 
 func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
+	needsFull(t, "starts the binary")
 	for _, c := range []struct {
 		args []string
 		want []string
@@ -514,12 +378,12 @@ func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
 		{[]string{"schemas", "--help"}, []string{"--out"}},
 		{[]string{"migrate", "--help"}, []string{"--dry-run", "--redis-url", "--prefix", "fencing counters"}},
 	} {
-		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		out, err := runBinary(t, runBound, nil, c.args...)
 		if err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
 		for _, w := range c.want {
-			if !strings.Contains(string(out), w) {
+			if !strings.Contains(out, w) {
 				t.Errorf("%v does not mention %s", c.args, w)
 			}
 		}
@@ -528,29 +392,21 @@ func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
 
 // SIGTERM ends the server cleanly even while the host keeps stdin open.
 func TestSIGTERMEndsTheServerWithExitZero(t *testing.T) {
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "MCP_REDIS_REDIS_URL=", "REDIS_URL=")
-	stdin, _ := cmd.StdinPipe()
-	defer stdin.Close()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n")
-	if !bufio.NewScanner(stdout).Scan() {
+	needsFull(t, "starts the binary")
+	// The harness closes stdin only when the test ends.
+	p := startBinary(t, true, []string{"MCP_REDIS_REDIS_URL=", "REDIS_URL="}, "serve")
+	_, _ = io.WriteString(p.stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n")
+	if !bufio.NewScanner(p.stdout).Scan() {
 		t.Fatal("no initialize reply")
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v", p.err)
 		}
 	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		t.Fatal("the server did not exit after SIGTERM")
 	}
 }

@@ -39,7 +39,7 @@ type eiProc struct{ *rawStdio }
 // under prefix, with env added, and initialises a 2025-11-25 session.
 func eiStartStdio(t *testing.T, prefix string, env ...string) *eiProc {
 	t.Helper()
-	p := &eiProc{startRawStdio(t, prefix, 1024, env...)}
+	p := &eiProc{badServeRaw(t, prefix, 1024, env...)}
 	p.send(t, `{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"ei","version":"1"}}}`)
 	if m := p.next(t); string(m.ID) != `"init"` || m.Result == nil {
 		t.Fatalf("initialize answered %s", m.line)
@@ -131,6 +131,7 @@ func eiWait(id, resource string) string {
 // 65th request is refused as busy, and a cancellation ends its call, each
 // before any wait ends.
 func TestEdgeStdioPingBusyAndCancelAreServedWhile64CallsWait(t *testing.T) {
+	needsFull(t, "starts the binary")
 	_, prefix := testredis.Shared(t)
 	p := eiStartStdio(t, prefix)
 	eiHold(t, p, "ei/held")
@@ -166,6 +167,7 @@ func TestEdgeStdioPingBusyAndCancelAreServedWhile64CallsWait(t *testing.T) {
 // A request whose id member is written with an escape is a request: it
 // runs beside the reader, so a ping after it is answered first.
 func TestEdgeStdioARequestWithAnEscapedIDKeyDoesNotBlockReading(t *testing.T) {
+	needsFull(t, "starts the binary")
 	_, prefix := testredis.Shared(t)
 	p := eiStartStdio(t, prefix)
 	eiHold(t, p, "ei/held")
@@ -180,6 +182,7 @@ func TestEdgeStdioARequestWithAnEscapedIDKeyDoesNotBlockReading(t *testing.T) {
 // crossed, before its newline; the rest of it is discarded and the next
 // message is served.
 func TestEdgeStdioALineOverTheLimitIsAnsweredBeforeItsNewline(t *testing.T) {
+	needsFull(t, "starts the binary")
 	_, prefix := testredis.Shared(t)
 	p := eiStartStdio(t, prefix, "MCP_REDIS_STDIO_MAX_MESSAGE_BYTES=65536")
 	p.write(t, `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"`+strings.Repeat("x", 100<<10))
@@ -273,6 +276,7 @@ func eiKeys(t *testing.T, rdb *redis.Client, prefix string) []string {
 // naming the argument, anywhere else in the message with -32700. Nothing
 // is written, and every answer is valid JSON.
 func TestEdgeInvalidUTF8IsRefusedAndNothingIsWritten(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	for _, d := range eiDrivers(t, prefix) {
 		t.Run(d.name, func(t *testing.T) {
@@ -310,6 +314,7 @@ func TestEdgeInvalidUTF8IsRefusedAndNothingIsWritten(t *testing.T) {
 // Exclusive bounds Redis would refuse (nothing is before 0-0 or after the
 // largest id) select nothing: an empty page, not an internal error.
 func TestEdgeReadStreamBoundsRedisRefusesAreEmptyPages(t *testing.T) {
+	needsFull(t, "starts the binary")
 	_, prefix := testredis.Shared(t)
 	for _, d := range eiDrivers(t, prefix) {
 		t.Run(d.name, func(t *testing.T) {
@@ -332,6 +337,7 @@ func TestEdgeReadStreamBoundsRedisRefusesAreEmptyPages(t *testing.T) {
 
 // Numeric ids that do not survive a float64 are echoed exactly as sent.
 func TestEdgeJSONRPCIDsAreEchoedExactly(t *testing.T) {
+	needsFull(t, "starts the binary")
 	_, prefix := testredis.Shared(t)
 	for _, d := range eiDrivers(t, prefix) {
 		t.Run(d.name, func(t *testing.T) {

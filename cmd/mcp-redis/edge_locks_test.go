@@ -18,6 +18,7 @@ import (
 // server minted and nobody learnt. The server gives it back as soon as
 // Redis answers again instead of leaving ORPHAN held for ten minutes.
 func TestATimedOutAcquireLockLeavesNoOrphanedLockBehind(t *testing.T) {
+	needsFull(t, "starts the binary")
 	priv := testredis.Start(t, "--enable-debug-command", "yes")
 	prefix := "el:" + testredis.Random(4) + ":"
 	srv := spawn(t, []string{"MCP_REDIS_REDIS_URL=" + priv.URL(), "MCP_REDIS_REDIS_TIMEOUT=1s"}, "--prefix", prefix)
@@ -78,6 +79,7 @@ func TestATimedOutAcquireLockLeavesNoOrphanedLockBehind(t *testing.T) {
 // context never changed. Now the failed call leaves nothing, and the retry
 // after the key is fixed is a fresh write.
 func TestAPublishCCWJDeltaThatFailsOnAWrongTypedContextWritesNothing(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, quietEnv, "--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
@@ -136,6 +138,7 @@ func TestAPublishCCWJDeltaThatFailsOnAWrongTypedContextWritesNothing(t *testing.
 // not, the server's own or another. It returns the first entry's id and
 // timestamp. Any other field differing is a conflict.
 func TestARetryIsADuplicateWhateverItsTimestamp(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, quietEnv, "--redis-url", testredis.URL(), "--prefix", prefix)
 	const t1, t2 = "2026-01-02T03:04:05.678Z", "2026-01-02T09:09:09Z"

@@ -219,9 +219,7 @@ func (l *failoverLoad) finish(t *testing.T, c redis.Cmdable, streamKey string, e
 // succeed again within seconds of its replica's promotion, not at the
 // client's next periodic slot-map reload (60 s).
 func TestClusterThreeServersKeepLockAndRateInvariantsAndAKilledMasterCostsSeconds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real cluster and kills a master; not in the -short tier")
-	}
+	needsFull(t, "starts a real cluster and kills a master")
 	cl := testredis.StartCluster(t, testredis.ClusterOptions{NodeTimeout: 2 * time.Second})
 	env := []string{"MCP_REDIS_REDIS_URL=" + cl.URL(), "MCP_REDIS_REDIS_TIMEOUT=1s", "MCP_REDIS_AUDIT_TOOL_CALLS=false",
 		"MCP_REDIS_RATE_POLICIES_DEFAULT_LIMIT=50", "MCP_REDIS_RATE_POLICIES_DEFAULT_WINDOW=1m"}
@@ -323,9 +321,7 @@ func TestClusterThreeServersKeepLockAndRateInvariantsAndAKilledMasterCostsSecond
 // tokens (the figures say how many); with wait_replicas 1 it loses none
 // and no token repeats or goes backwards. Then the master is killed.
 func TestSentinelFailoversLoseNoAcknowledgedWriteWithWaitReplicas(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real sentinel topology and fails it over; not in the -short tier")
-	}
+	needsFull(t, "starts a real sentinel topology and fails it over")
 	sn := testredis.StartSentinel(t, testredis.SentinelOptions{Args: []string{"--repl-diskless-sync-delay", "0"}})
 	run := func(t *testing.T, name, prefix string, wait int, event func() string) figures {
 		env := []string{"MCP_REDIS_REDIS_URL=" + sn.URL(), "MCP_REDIS_REDIS_TIMEOUT=1s", "MCP_REDIS_AUDIT_TOOL_CALLS=false",

@@ -362,6 +362,7 @@ func loadPercentile(d []time.Duration, p float64) time.Duration {
 }
 
 func TestLoadMixedCallsOverHTTPKeepEveryInvariant(t *testing.T) {
+	needsFull(t, "drives 32 HTTP clients through the binary")
 	calls := loadDefaultCalls
 	if v := os.Getenv("MCP_REDIS_LOAD_CALLS"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -123,6 +123,7 @@ type rateOut struct {
 // this file well under a minute; MCP_REDIS_E2E_LOCK_ROUNDS=200 runs the
 // full count.
 func TestContendingClientsNeverHoldALockTogetherAndFencingTokensGrowInGrantOrder(t *testing.T) {
+	needsFull(t, "starts the binary")
 	const procs, perProc = 4, 8
 	rounds := 64
 	if n, err := strconv.Atoi(os.Getenv("MCP_REDIS_E2E_LOCK_ROUNDS")); err == nil && n > 0 {
@@ -268,6 +269,7 @@ func errText(res *mcp.CallToolResult) string {
 // When 100 clients ask at once for a free resource without waiting,
 // exactly one gets it, and the others learn who holds it and for how long.
 func TestSimultaneousAcquiresOfAFreeResourceGrantExactlyOne(t *testing.T) {
+	needsFull(t, "starts the binary")
 	const (
 		procs, clients, repeats = 4, 100, 50
 		ttl                     = 30000
@@ -350,6 +352,7 @@ func TestSimultaneousAcquiresOfAFreeResourceGrantExactlyOne(t *testing.T) {
 // A token that does not hold the lock — wrong, empty, 1 MiB, or another
 // lock's — neither releases nor extends it, and leaves it as it was.
 func TestATokenThatDoesNotHoldTheLockNeitherReleasesNorExtendsIt(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, quietEnv, "--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
@@ -461,6 +464,7 @@ func flip(tok string) string {
 // A holder whose TTL ran out can neither release nor extend, even once
 // another holds the resource, and the next grant's fencing token is larger.
 func TestAHolderThatOutlivesItsTTLCanNeitherReleaseNorExtendAndTheNextFencingTokenIsLarger(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srvs := spawnMany(t, 2, quietEnv, "--redis-url", testredis.URL(), "--prefix", prefix)
 	stale, next := srvs[0], srvs[1]
@@ -549,6 +553,7 @@ func waitGone(t *testing.T, rdb *redis.Client, key string) {
 // A ttl_ms that is not a whole number of ms in 100..600000 is a tool error
 // naming ttl_ms, and no lock is taken or changed.
 func TestABadTTLIsAToolErrorAndTakesNoLock(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, quietEnv, "--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
@@ -617,6 +622,7 @@ func rateConfig(t *testing.T, limit int, window string) string {
 // subject is allowed again as the window slides, and every limiter key
 // expires on its own.
 func TestRateChecksAllowExactlyTheLimitUnderContentionAndAgainAfterTheWindow(t *testing.T) {
+	needsFull(t, "starts the binary")
 	const (
 		// 60 calls per server: within the 64 a stdio server runs at once
 		// (one more would be answered "server busy").
@@ -753,6 +759,7 @@ func waitGoneWithin(t *testing.T, rdb *redis.Client, key string, d time.Duration
 // An unknown policy is a tool error listing the configured ones, and a
 // cost no window can hold is a tool error naming cost; neither counts.
 func TestRateChecksWithAnUnknownPolicyOrAnImpossibleCostAreToolErrors(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	srv := spawn(t, quietEnv, "--config", rateConfig(t, 100, "2s"), "--redis-url", testredis.URL(), "--prefix", prefix)
 

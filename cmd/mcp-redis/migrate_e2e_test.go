@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,13 +16,8 @@ import (
 // migrateRun runs `mcp-redis migrate` against the shared Redis.
 func migrateRun(t *testing.T, prefix string, extra ...string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"migrate", "--redis-url", testredis.URL(), "--prefix", prefix}, extra...)...)
-	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return string(out), err == nil
+	out, err := runBinary(t, runBound, nil, append([]string{"migrate", "--redis-url", testredis.URL(), "--prefix", prefix}, extra...)...)
+	return out, err == nil
 }
 
 // snapshot is every key under the prefix, both layouts, with its content.
@@ -59,6 +53,7 @@ func diff(before, after map[string]testredis.KeyState) string {
 }
 
 func TestMigrateCarriesTheEarlierLayoutOverOnceAndNeverLowersAFence(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	ctx := context.Background()
 	old := func(main, rest string) string { return "{" + prefix + main + "}" + rest }
@@ -132,6 +127,7 @@ func TestMigrateCarriesTheEarlierLayoutOverOnceAndNeverLowersAFence(t *testing.T
 }
 
 func TestMigrateLeavesAContextWhoseCurrentKeyExistsAndSaysSo(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	ctx := context.Background()
 	oldKey, newKey := "{"+prefix+"ccwj_update_stream}:ctx:wf", prefix+"ctx:{"+prefix+"ccwj_update_stream}:wf"
@@ -151,6 +147,7 @@ func TestMigrateLeavesAContextWhoseCurrentKeyExistsAndSaysSo(t *testing.T) {
 const leastPrivilege = "on >pass resetkeys ~mcp:* resetchannels &mcp:* -@all +@read +@write +@scripting +@pubsub +@connection +time -@dangerous"
 
 func TestALeastPrivilegeACLUserRunsEveryTool(t *testing.T) {
+	needsFull(t, "starts the binary")
 	s := testredis.Start(t)
 	admin := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer admin.Close()
@@ -225,9 +222,7 @@ func TestALeastPrivilegeACLUserRunsEveryTool(t *testing.T) {
 		t.Errorf("the server's log:\n%s", l)
 	}
 	// migrate runs under the same user.
-	cmd := exec.Command(bin, "migrate", "--redis-url", "redis://agent:pass@"+s.Addr)
-	cmd.Dir = t.TempDir()
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "0 keys") {
+	if out, err := runBinary(t, runBound, nil, "migrate", "--redis-url", "redis://agent:pass@"+s.Addr); err != nil || !strings.Contains(out, "0 keys") {
 		t.Errorf("migrate as the agent user: %v\n%s", err, out)
 	}
 }
@@ -241,6 +236,7 @@ func toAny(ss []string) []any {
 }
 
 func TestTheServerWarnsAtStartWhenKeysOfTheEarlierLayoutExist(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	rdb.Set(context.Background(), "{"+prefix+"locks:db1}:fence", 5, 0)
 	srv := spawn(t, nil, "--redis-url", testredis.URL(), "--prefix", prefix)

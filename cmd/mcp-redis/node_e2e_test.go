@@ -5,14 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,63 +35,6 @@ func nodeE2EDir(t *testing.T) string {
 		t.Fatalf("%s/node_modules is missing (%v): run `npm ci --prefix e2e/node` from the repository root first", dir, err)
 	}
 	return dir
-}
-
-// nodeHTTPServer is the binary serving --transport http on a free loopback port.
-type nodeHTTPServer struct {
-	base   string // http://127.0.0.1:PORT
-	stderr *lockedBuffer
-}
-
-// nodeStartHTTP runs `mcp-redis serve --transport http` in an empty directory
-// (so no stray config.yaml is read) with env added, waits for /healthz, and
-// stops it with SIGTERM when the test ends.
-func nodeStartHTTP(t *testing.T, env []string, args ...string) *nodeHTTPServer {
-	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(testredis.FreePort(t))
-	stderr := &lockedBuffer{}
-	cmd := exec.Command(bin, append([]string{"serve", "--transport", "http", "--listen", addr}, args...)...)
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("the http server exited with %v after SIGTERM\nstderr:\n%s", err, stderr.String())
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("the http server did not exit within 15s of SIGTERM\nstderr:\n%s", stderr.String())
-		}
-	})
-	s := &nodeHTTPServer{base: "http://" + addr, stderr: stderr}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("the http server exited before serving: %v\nstderr:\n%s", err, stderr.String())
-		default:
-		}
-		res, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no /healthz within 15s: %v\nstderr:\n%s", err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // nodeReport is the JSON line client.mjs prints.
@@ -133,7 +73,7 @@ func (r *nodeReport) result(t *testing.T, tool string) map[string]any {
 
 // runNodeClient runs client.mjs and returns its report; any failure it
 // reports, or a non-zero exit, fails the test with its output.
-func runNodeClient(t *testing.T, dir string, srv *nodeHTTPServer, token, transport, path, prefix, id string) *nodeReport {
+func runNodeClient(t *testing.T, dir string, srv *httpProc, token, transport, path, prefix, id string) *nodeReport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -163,10 +103,11 @@ func runNodeClient(t *testing.T, dir string, srv *nodeHTTPServer, token, transpo
 // in Redis as the result says, and the server's call records name the
 // token and the MCP session.
 func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {
+	needsFull(t, "runs the Node SDK client against the binary")
 	dir := nodeE2EDir(t)
 	rdb, prefix := testredis.Shared(t)
 	token := testredis.Random(24)
-	srv := nodeStartHTTP(t, []string{"MCP_REDIS_HTTP_AUTH_TOKENS=node-e2e=" + token},
+	srv := startHTTP(t, []string{"MCP_REDIS_HTTP_AUTH_TOKENS=node-e2e=" + token},
 		"--redis-url", testredis.URL(), "--prefix", prefix)
 	ctx := context.Background()
 

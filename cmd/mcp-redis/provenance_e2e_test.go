@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"slices"
 	"strings"
@@ -108,22 +107,13 @@ func pvSSE(t *testing.T, base, tok, name, version string) (*client.Client, strin
 // pvSpawn is spawn with a client named name/version.
 func pvSpawn(t *testing.T, env []string, name, version string, args ...string) *client.Client {
 	t.Helper()
-	dir := t.TempDir()
-	stderr := &lockedBuffer{}
-	tr := transport.NewStdioWithOptions(bin, env, append([]string{"serve"}, args...),
-		transport.WithCommandFunc(func(ctx context.Context, command string, env []string, args []string) (*exec.Cmd, error) {
-			cmd := exec.CommandContext(ctx, command, args...)
-			cmd.Env = append(os.Environ(), env...)
-			cmd.Dir = dir
-			cmd.Stderr = stderr
-			return cmd, nil
-		}))
+	p := startBinary(t, true, env, append([]string{"serve"}, args...)...)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
+			t.Logf("stderr:\n%s", p.stderr.String())
 		}
 	})
-	return pvInit(t, client.NewClient(tr), name, version)
+	return pvInit(t, stdioClient(p), name, version)
 }
 
 // pvWriteAll writes one entry to each of the four streams over c, tagged
@@ -173,6 +163,7 @@ func pvWant(t *testing.T, what string, got map[string]any, origin, caller, sessi
 // audit.stdio_caller), over HTTP the token's name; the MCP session where
 // there is one; the client as it named itself.
 func TestProvenanceOverEveryTransportNamesTheCallerTheSessionAndTheClient(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	alice, bob := newToken(), newToken()
 	p := startHTTP(t, []string{tokensEnv("alice", alice, "bob", bob)}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -237,6 +228,7 @@ func TestProvenanceOverEveryTransportNamesTheCallerTheSessionAndTheClient(t *tes
 
 // No argument can set or spoof a stamped field, nor write as the server.
 func TestProvenanceCannotBeSetBySpoofingArguments(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	tok := newToken()
 	p := startHTTP(t, []string{tokensEnv("mallory", tok), "MCP_REDIS_AUDIT_TOOL_CALLS=false"}, "--redis-url", testredis.URL(), "--prefix", prefix)
@@ -271,6 +263,7 @@ func TestProvenanceCannotBeSetBySpoofingArguments(t *testing.T) {
 // and the whole audit stream never holds a lock's token — also when the
 // records keep all the arguments.
 func TestCallRecordsOfTheTenToolsIdentifyTheActionAndNeverHoldALockToken(t *testing.T) {
+	needsFull(t, "starts the binary")
 	for _, mode := range []string{"identifying", "all"} {
 		t.Run(mode, func(t *testing.T) {
 			rdb, prefix := testredis.Shared(t)
@@ -359,6 +352,7 @@ func TestCallRecordsOfTheTenToolsIdentifyTheActionAndNeverHoldALockToken(t *test
 // A caller's timestamp is stored in the server's form; one too far ahead
 // is refused naming it.
 func TestATimestampIsNormalisedAndBoundedByTheClockSkewOverStdio(t *testing.T) {
+	needsFull(t, "starts the binary")
 	rdb, prefix := testredis.Shared(t)
 	c := pvSpawn(t, []string{"MCP_REDIS_AUDIT_MAX_CLOCK_SKEW=1h"}, "pv-ts", "1", "--redis-url", testredis.URL(), "--prefix", prefix)
 	var w writeOut

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
@@ -33,64 +30,14 @@ import (
 // contract is "within the timeout", plus room for the process hops.
 const relBound = 500 * time.Millisecond
 
-// relProc is the binary spawned over stdio, with its process so a test can
-// tell it was never restarted.
-type relProc struct {
-	*server
-	mu  sync.Mutex
-	cmd *exec.Cmd
-}
-
-// relSpawn is spawn that keeps the *exec.Cmd.
-func relSpawn(t *testing.T, env []string, args ...string) *relProc {
-	t.Helper()
-	dir := t.TempDir()
-	p := &relProc{}
-	stderr := &lockedBuffer{}
-	c, err := client.NewStdioMCPClientWithOptions(bin, env, append([]string{"serve"}, args...),
-		transport.WithCommandFunc(func(ctx context.Context, command string, env []string, args []string) (*exec.Cmd, error) {
-			cmd := exec.CommandContext(ctx, command, args...)
-			cmd.Env = append(os.Environ(), env...)
-			cmd.Dir = dir
-			cmd.Stderr = stderr
-			p.mu.Lock()
-			if p.cmd != nil {
-				t.Errorf("the stdio client started the server a second time")
-			}
-			p.cmd = cmd
-			p.mu.Unlock()
-			return cmd, nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
-		t.Fatalf("initialize: %v\nstderr:\n%s", err, stderr.String())
-	}
-	p.server = &server{t: t, c: c, stderr: stderr}
-	return p
-}
-
-// relPid is the server's pid, and whether the process is still running.
-func (p *relProc) relPid() (int, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0, false
-	}
-	pid := p.cmd.Process.Pid
-	// Signal 0 checks the process exists; ProcessState is set once it was reaped.
-	alive := p.cmd.ProcessState == nil && syscall.Kill(pid, 0) == nil
-	return pid, alive
-}
+// relPid is the server's pid, and whether the process is still running:
+// a test tells by it that the server was never restarted.
+func (s *server) relPid() (int, bool) { return s.proc.pid(), s.proc.running() }
 
 // relCall calls tool with a hard deadline of its own (a hang is an error
-// here, not a stuck test) and returns the result or the protocol error,
-// and how long it took. It is safe from any goroutine.
-func relCall(c *client.Client, tool, arguments string, hang time.Duration) (*mcp.CallToolResult, error, time.Duration) {
+// here, not a stuck test) and returns the result, how long it took, and
+// the protocol error. It is safe from any goroutine.
+func relCall(c *client.Client, tool, arguments string, hang time.Duration) (*mcp.CallToolResult, time.Duration, error) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
 	req.Params.Arguments = json.RawMessage(arguments)
@@ -98,7 +45,7 @@ func relCall(c *client.Client, tool, arguments string, hang time.Duration) (*mcp
 	defer cancel()
 	start := time.Now()
 	res, err := c.CallTool(ctx, req)
-	return res, err, time.Since(start)
+	return res, time.Since(start), err
 }
 
 // relWrite is a write tool's structured result.
@@ -125,7 +72,7 @@ type relOutcome struct {
 
 func relAudit(c *client.Client, logID string) relOutcome {
 	o := relOutcome{began: time.Now()}
-	res, err, _ := relCall(c, "audit_log",
+	res, _, err := relCall(c, "audit_log",
 		fmt.Sprintf(`{"module":"reliability","procedure":"crash","status":"ok","log_id":%q}`, logID), 10*time.Second)
 	o.ended = time.Now()
 	switch {
@@ -169,6 +116,7 @@ func relClient(t *testing.T, addr string, readTimeout time.Duration) *redis.Clie
 // log_ids is in the stream exactly once), and the server is the same
 // process it was and still answers.
 func TestRedisCrashesTwiceUnderLoadAndNoAcknowledgedWriteIsLostOrDuplicated(t *testing.T) {
+	needsFull(t, "sends 10,000 calls while Redis crashes twice")
 	const (
 		calls   = 10000
 		workers = 16
@@ -184,7 +132,7 @@ func TestRedisCrashesTwiceUnderLoadAndNoAcknowledgedWriteIsLostOrDuplicated(t *t
 		backoff = 20 * time.Millisecond
 	)
 	priv := testredis.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-	srv := relSpawn(t, []string{"MCP_REDIS_REDIS_TIMEOUT=500ms", "MCP_REDIS_AUDIT_TOOL_CALLS=false"},
+	srv := spawn(t, []string{"MCP_REDIS_REDIS_TIMEOUT=500ms", "MCP_REDIS_AUDIT_TOOL_CALLS=false"},
 		"--redis-url", priv.URL())
 	pid0, alive := srv.relPid()
 	if !alive {
@@ -378,7 +326,7 @@ func relTools(token string) [][2]string {
 // relLock takes the lock rel/r and returns its token.
 func relLock(t *testing.T, c *client.Client) string {
 	t.Helper()
-	res, err, _ := relCall(c, "acquire_lock", `{"resource":"rel/r","ttl_ms":600000}`, 10*time.Second)
+	res, _, err := relCall(c, "acquire_lock", `{"resource":"rel/r","ttl_ms":600000}`, 10*time.Second)
 	if err != nil || res.IsError {
 		t.Fatalf("acquire_lock: %v %s", err, func() string {
 			if res != nil {
@@ -411,7 +359,7 @@ func relAllFail(t *testing.T, c *client.Client, token string, timeout time.Durat
 	var wg sync.WaitGroup
 	for k, call := range tools {
 		wg.Go(func() {
-			res, err, took := relCall(c, call[0], call[1], 4*timeout)
+			res, took, err := relCall(c, call[0], call[1], 4*timeout)
 			answers[k] = answer{res, err, took}
 		})
 	}
@@ -442,7 +390,7 @@ func relAllSucceedWithin(t *testing.T, c *client.Client, token string, since tim
 	var last time.Duration
 	for _, call := range relTools(token) {
 		for {
-			res, err, _ := relCall(c, call[0], call[1], 10*time.Second)
+			res, _, err := relCall(c, call[0], call[1], 10*time.Second)
 			if err != nil {
 				t.Fatalf("%s, %s: protocol error: %v", what, call[0], err)
 			}
@@ -508,10 +456,11 @@ func relRedisPid(t *testing.T, rc *redis.Client) int {
 // redis.timeout (1s) + 500ms, and /readyz over HTTP says 503. When Redis is
 // back every tool succeeds within 2s, from the same server process.
 func TestWithRedisAwayEveryToolAnswersAToolErrorInTimeAndRecoversWithoutARestart(t *testing.T) {
+	needsFull(t, "takes a redis-server away from the binary")
 	const timeout = time.Second
 	priv := testredis.Start(t)
 	env := []string{"MCP_REDIS_REDIS_TIMEOUT=1s", "MCP_REDIS_AUDIT_TOOL_CALLS=false"}
-	srv := relSpawn(t, env, "--redis-url", priv.URL())
+	srv := spawn(t, env, "--redis-url", priv.URL())
 	web := startHTTP(t, env, "--redis-url", priv.URL())
 	pid0, _ := srv.relPid()
 	token := relLock(t, srv.c)
@@ -574,9 +523,10 @@ func TestWithRedisAwayEveryToolAnswersAToolErrorInTimeAndRecoversWithoutARestart
 // still have been run by Redis when it woke: its retry with the same
 // log_id must not append a second entry.
 func TestRedisSlowCallsTimeOutCleanlyAndSucceedAfter(t *testing.T) {
+	needsFull(t, "puts a redis-server to sleep under the binary")
 	const timeout = time.Second
 	priv := testredis.Start(t, "--enable-debug-command", "yes")
-	srv := relSpawn(t, []string{"MCP_REDIS_REDIS_TIMEOUT=1s", "MCP_REDIS_AUDIT_TOOL_CALLS=false"},
+	srv := spawn(t, []string{"MCP_REDIS_REDIS_TIMEOUT=1s", "MCP_REDIS_AUDIT_TOOL_CALLS=false"},
 		"--redis-url", priv.URL())
 	pid0, _ := srv.relPid()
 	token := relLock(t, srv.c)

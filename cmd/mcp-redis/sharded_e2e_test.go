@@ -30,9 +30,7 @@ func receive(t *testing.T, ps *redis.PubSub, what string) *redis.Message {
 // lock waiter is woken by the sharded release notice on mcp:events:locks.
 // The ACL rule with +cluster|slots covers both.
 func TestTopologyClusterNoticesReachSubscribersPlainAndSharded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real cluster; not in the -short tier")
-	}
+	needsFull(t, "starts a real cluster")
 	rule := strings.Fields(leastPrivilege + " +cluster|slots")
 	cl := testredis.StartCluster(t, testredis.ClusterOptions{Args: append([]string{"--user", "agent"}, rule...)})
 	url := strings.Replace(cl.URL(), "redis+cluster://", "redis+cluster://agent:pass@", 1)

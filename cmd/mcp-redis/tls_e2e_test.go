@@ -23,6 +23,7 @@ func tlEnv(srv *testredis.Server, settings ...string) []string {
 // tool error that names the TLS problem, not an internal error, and no
 // address.
 func TestOverStdioMutualTLSWithAPrivateCAServesAndAMissingClientCertificateIsNamed(t *testing.T) {
+	needsFull(t, "starts a TLS redis-server and the binary")
 	pki := testredis.NewPKI(t)
 	redisSrv := testredis.StartTLS(t, pki.ServerArgs("yes")...)
 
@@ -61,6 +62,7 @@ func TestOverStdioMutualTLSWithAPrivateCAServesAndAMissingClientCertificateIsNam
 // insecure_skip_verify connects without the CA, and the server says loudly
 // on stderr that it does.
 func TestOverStdioInsecureSkipVerifyServesAndWarnsAtStart(t *testing.T) {
+	needsFull(t, "starts a TLS redis-server and the binary")
 	pki := testredis.NewPKI(t)
 	redisSrv := testredis.StartTLS(t, pki.ServerArgs("no")...)
 	srv := spawn(t, tlEnv(redisSrv, "INSECURE_SKIP_VERIFY=true"))

@@ -47,9 +47,7 @@ func topoWithUser(url, user, pass string) string {
 }
 
 func TestTopologyClusterEveryToolAnswersAsTheDefaultAndALeastPrivilegeUser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real cluster/sentinel topology; not in the -short tier")
-	}
+	needsFull(t, "starts a real cluster/sentinel topology")
 	t.Parallel()
 	begin := time.Now()
 	c := testredis.StartCluster(t, testredis.ClusterOptions{Args: topoACLUser})
@@ -78,9 +76,7 @@ func TestTopologyClusterEveryToolAnswersAsTheDefaultAndALeastPrivilegeUser(t *te
 }
 
 func TestTopologySentinelEveryToolAnswers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real cluster/sentinel topology; not in the -short tier")
-	}
+	needsFull(t, "starts a real cluster/sentinel topology")
 	t.Parallel()
 	begin := time.Now()
 	sn := testredis.StartSentinel(t, testredis.SentinelOptions{})
@@ -89,9 +85,7 @@ func TestTopologySentinelEveryToolAnswers(t *testing.T) {
 }
 
 func TestTopologyTLSClusterEveryToolAnswersOverMutualTLS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real cluster/sentinel topology; not in the -short tier")
-	}
+	needsFull(t, "starts a real cluster/sentinel topology")
 	t.Parallel()
 	begin := time.Now()
 	pki := testredis.NewPKI(t)
@@ -101,9 +95,7 @@ func TestTopologyTLSClusterEveryToolAnswersOverMutualTLS(t *testing.T) {
 }
 
 func TestTopologyTLSSentinelEveryToolAnswersOverMutualTLS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real cluster/sentinel topology; not in the -short tier")
-	}
+	needsFull(t, "starts a real cluster/sentinel topology")
 	t.Parallel()
 	begin := time.Now()
 	pki := testredis.NewPKI(t)

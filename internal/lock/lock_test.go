@@ -91,6 +91,9 @@ func median(ds []time.Duration) time.Duration {
 // get about 20 grants/s and 6400 grants would take minutes: the embedded run
 // is scaled down to 8 goroutines × 25 rounds.
 func TestContendingGoroutinesHoldTheLockOneAtATimeWithGrowingFences(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs long contention rounds; not in the -short tier")
+	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		l, c, keys := newLocker(t, b)
 		ctx := context.Background()
@@ -165,6 +168,9 @@ func TestContendingGoroutinesHoldTheLockOneAtATimeWithGrowingFences(t *testing.T
 }
 
 func TestOfAHundredSimultaneousAcquiresOfAFreeLockExactlyOneWins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 50 rounds of 100 contenders; not in the -short tier")
+	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		l, _, _ := newLocker(t, b)
 		ctx := context.Background()
@@ -359,6 +365,9 @@ func TestAWaiterWakesPromptlyWhenTheLockIsReleased(t *testing.T) {
 }
 
 func TestAWaiterGetsALockThatExpiresSoonAfterItsExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out six lock expiries; not in the -short tier")
+	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		l, _, _ := newLocker(t, b)
 		ctx := context.Background()

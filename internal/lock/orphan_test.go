@@ -18,6 +18,9 @@ import (
 // learnt. The server gives it back as soon as Redis answers again, rather
 // than leave the resource held for its whole ttl.
 func TestATimedOutAcquireLeavesNoOrphanedLockOnceRedisAnswersAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server and waits out a DEBUG SLEEP; not in the -short tier")
+	}
 	s := testredis.Start(t, "--enable-debug-command", "yes")
 	keys := keyspace.Keyspace{Prefix: "mcp:"}
 	l := lock.New(fragileClient(t, s.Addr), keys)

@@ -152,6 +152,9 @@ func TestInsecureSkipVerifyConnectsWithoutTheCAAndWarnsLoudly(t *testing.T) {
 }
 
 func TestTLSToAPlainPortIsAToolErrorNotAnInternalOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server and waits out the 2s timeout; not in the -short tier")
+	}
 	plain := testredis.Start(t)
 	_, err := openTLS(t, "rediss://"+plain.Addr, TLS{InsecureSkipVerify: true}, quiet)
 	if err == nil {
