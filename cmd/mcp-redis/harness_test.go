@@ -486,6 +486,25 @@ func dialStreamableWith(t *testing.T, base, tok string, topts []transport.Stream
 	return initialise(t, client.NewClient(tr, opts...))
 }
 
+// cannotInitialise fails t when mcp-go's Streamable HTTP client, with
+// topts, initialises against base; who names the client in the failure.
+func cannotInitialise(t *testing.T, base, who string, topts ...transport.StreamableHTTPCOption) {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(base+"/mcp", topts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, legacyEra)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err == nil {
+		if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err == nil {
+			t.Errorf("%s initialised", who)
+		}
+	}
+}
+
 // dialSSE connects mcp-go's SSE client to /sse with the bearer token.
 func dialSSE(t *testing.T, base, tok string) *client.Client {
 	t.Helper()

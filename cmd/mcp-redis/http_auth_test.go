@@ -133,16 +133,9 @@ func TestAttackMissingToken(t *testing.T) {
 	wantUnauthorized(t, "DELETE /mcp", res, body, `realm="mcp-redis"`)
 
 	// mcp-go's clients without a token cannot even start.
-	tr, _ := transport.NewStreamableHTTP(p.base + "/mcp")
-	c := client.NewClient(tr)
+	cannotInitialise(t, p.base, "a Streamable HTTP client without a token")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err == nil {
-		if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err == nil {
-			t.Error("a Streamable HTTP client without a token initialised")
-		}
-	}
-	_ = c.Close()
 	sse, _ := client.NewSSEMCPClient(p.base + "/sse")
 	if err := sse.Start(ctx); err == nil {
 		t.Error("an SSE client without a token started")
@@ -192,16 +185,7 @@ func TestAttackWrongToken(t *testing.T) {
 	wantUnauthorized(t, "GET /metrics", res, body, `error="invalid_token"`)
 
 	// The mcp-go client with a wrong token cannot initialise.
-	tr, _ := transport.NewStreamableHTTP(p.base+"/mcp", transport.WithHTTPHeaders(bearer(flipped)))
-	c := client.NewClient(tr, legacyEra)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err == nil {
-		if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err == nil {
-			t.Error("a client with a wrong token initialised")
-		}
-	}
-	_ = c.Close()
+	cannotInitialise(t, p.base, "a client with a wrong token", transport.WithHTTPHeaders(bearer(flipped)))
 
 	nothingWritten(t, rdb, prefix)
 	noToolRan(t, p, tok)
