@@ -373,10 +373,11 @@ func TestHelpNamesTheCommandsAndFlags(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"serve", "schemas", "migrate", "version", "MCP_REDIS_", "config.yaml"}},
+		{[]string{"--help"}, []string{"serve", "schemas", "migrate", "tail", "version", "MCP_REDIS_", "config.yaml"}},
 		{[]string{"serve", "--help"}, []string{"--config", "--redis-url", "--prefix", "--transport"}},
 		{[]string{"schemas", "--help"}, []string{"--out"}},
 		{[]string{"migrate", "--help"}, []string{"--dry-run", "--redis-url", "--prefix", "fencing counters"}},
+		{[]string{"tail", "--help"}, []string{"--follow", "--from", "--filter", "--json", "--redis-url", "--prefix", "last 10 entries", "embedded"}},
 	} {
 		out, err := runBinary(t, runBound, nil, c.args...)
 		if err != nil {

@@ -47,7 +47,7 @@ server runs on an in-process Redis that keeps nothing.`,
 		SilenceErrors: true,
 	}
 	cmd.CompletionOptions.DisableDefaultCmd = true
-	cmd.AddCommand(serveCmd(), schemasCmd(), auditCmd(), migrateCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), schemasCmd(), auditCmd(), migrateCmd(), tailCmd(), versionCmd())
 	return cmd
 }
 
