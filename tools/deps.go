@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/mcp-redis/mcp-redis/internal/groups"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
@@ -27,6 +28,14 @@ type Locks interface {
 	ExtendHeld(ctx context.Context, resource, token string, ttl time.Duration) (lock.Holder, bool, time.Time, error)
 }
 
+// Groups is what claim_events, ack_events and stream_info need of the
+// Redis layer.
+type Groups interface {
+	Claim(ctx context.Context, c groups.Claim) (groups.Claimed, error)
+	Ack(ctx context.Context, stream, group string, ids []string) (groups.Acked, error)
+	Info(ctx context.Context, stream string) (groups.Info, error)
+}
+
 // Limiter is what check_rate needs of the Redis layer.
 type Limiter interface {
 	Allow(ctx context.Context, subject string, p ratelimit.Policy, cost int) (ratelimit.Decision, error)
@@ -39,8 +48,18 @@ type Deps struct {
 	Audit   AuditVerifier
 	Locks   Locks
 	Limiter Limiter
+	// Groups runs the consumer groups (claim_events, ack_events,
+	// stream_info); ReclaimIdle is claim_events' default reclaim_idle_ms
+	// (groups.reclaim_idle), MaxDeliveries groups.max_deliveries, both
+	// for the descriptions.
+	Groups        Groups
+	ReclaimIdle   time.Duration
+	MaxDeliveries int
 	// LockMaxTTL and LockMaxWait bound ttl_ms and wait_ms.
 	LockMaxTTL, LockMaxWait time.Duration
+	// MaxBlock bounds read_stream's block_ms (streams.max_block); 0: no
+	// read waits.
+	MaxBlock time.Duration
 	// Policies are the rate-limit policies by name.
 	Policies map[string]ratelimit.Policy
 	// MaxEntryBytes bounds one serialised stream entry.

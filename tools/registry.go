@@ -16,5 +16,8 @@ func All(d *Deps) []mcpkit.Tool {
 		releaseLock(d),
 		extendLock(d),
 		checkRate(d),
+		claimEvents(d),
+		ackEvents(d),
+		streamInfo(d),
 	}
 }

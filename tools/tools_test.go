@@ -29,6 +29,12 @@ var hints = map[string]mcpkit.Hints{
 	"extend_lock": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 	// Spends quota.
 	"check_rate": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+	// Hands entries to a consumer (and may move some to the dead letters,
+	// which keeps them); a second call hands out others.
+	"claim_events": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+	// Settles entries for good; acknowledging again changes nothing more.
+	"ack_events":  {ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+	"stream_info": {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 }
 
 func TestEveryToolStatesAllFourAnnotationHintsTruly(t *testing.T) {
@@ -93,6 +99,9 @@ func TestRequiredArgumentsAreTheContract(t *testing.T) {
 		"release_lock":        `["resource","token"]`,
 		"extend_lock":         `["resource","token","ttl_ms"]`,
 		"check_rate":          `["subject"]`,
+		"claim_events":        `["stream","group","consumer"]`,
+		"ack_events":          `["stream","group","ids"]`,
+		"stream_info":         `["stream"]`,
 	}
 	for _, tool := range tools.All(&tools.Deps{}) {
 		var s struct {

@@ -64,7 +64,11 @@ func main() {
 	flag.IntVar(&o.cold, "cold", 20, "spawns timed for the cold start")
 	flag.BoolVar(&o.audit, "audit", true, "the per-call audit (MCP_REDIS_AUDIT_TOOL_CALLS)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop after this long")
+	subscribe := flag.Bool("subscribe", false, "measure only write → notifications/resources/updated latency: 50 subscribers per protocol era, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
 	flag.Parse()
+	if *subscribe {
+		os.Exit(runSubscribe(o))
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mcp-redis-bench:", err)
 		os.Exit(1)

@@ -347,6 +347,27 @@ func badCases() []badCase {
 		{name: "many properties under the byte limit", msg: tc("audit_log", `{"module":"m","procedure":"p","status":"ok","inputs":`+manyProps+`}`),
 			want: badAny(badTool("inputs"), badResult(map[string]any{"duplicate": false}))},
 		{name: "stream outside the enum", msg: tc("read_stream", `{"stream":"locks"}`), want: badTool("stream")},
+		// Consumer groups: refused before Redis is asked, so no group and
+		// no stream is made.
+		{name: "claim without a consumer", msg: tc("claim_events", `{"stream":"user_feedback","group":"g"}`), want: badTool("consumer", "is required")},
+		{name: "claim with a blank consumer", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"  "}`), want: badTool("consumer")},
+		{name: "claim with a newline in the group", msg: tc("claim_events", `{"stream":"user_feedback","group":"g\n1","consumer":"c"}`), want: badTool("group")},
+		{name: "claim from a stream outside the enum", msg: tc("claim_events", `{"stream":"locks","group":"g","consumer":"c"}`), want: badTool("stream")},
+		{name: "claim a count of 0", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"c","count":0}`), want: badTool("count")},
+		{name: "claim a count of 101", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"c","count":101}`), want: badTool("count", "101")},
+		{name: "claim blocking over streams.max_block", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"c","block_ms":30001}`), want: badTool("block_ms", "30000")},
+		{name: "claim with a negative block", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"c","block_ms":-1}`), want: badTool("block_ms")},
+		{name: "claim reclaiming under 100 ms", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"c","reclaim_idle_ms":99}`), want: badTool("reclaim_idle_ms")},
+		{name: "claim from an id", msg: tc("claim_events", `{"stream":"user_feedback","group":"g","consumer":"c","from":"1-0"}`), want: badTool("from", "$, 0")},
+		{name: "ack without ids", msg: tc("ack_events", `{"stream":"user_feedback","group":"g","ids":[]}`), want: badTool("ids", "at least 1")},
+		{name: "ack ids as a string", msg: tc("ack_events", `{"stream":"user_feedback","group":"g","ids":"1-0"}`), want: badTool("ids", "must be an array")},
+		{name: "ack 101 ids", msg: tc("ack_events", `{"stream":"user_feedback","group":"g","ids":[`+strings.TrimSuffix(strings.Repeat(`"1-0",`, 101), ",")+`]}`), want: badTool("ids", "at most 100")},
+		{name: "ack an id that is not one", msg: tc("ack_events", `{"stream":"user_feedback","group":"g","ids":["1-0","abc"]}`), want: badTool("ids[1]", "stream entry id")},
+		{name: "ack an id beyond 64 bits", msg: tc("ack_events", `{"stream":"user_feedback","group":"g","ids":["99999999999999999999-0"]}`), want: badTool("ids[0]")},
+		{name: "ack a number for an id", msg: tc("ack_events", `{"stream":"user_feedback","group":"g","ids":[1]}`), want: badTool("ids[0]", "must be a string")},
+		{name: "stream_info of a stream outside the enum", msg: tc("stream_info", `{"stream":"dead_letter"}`), want: badTool("stream")},
+		{name: "stream_info with a group", msg: tc("stream_info", `{"stream":"user_feedback","group":"g"}`), want: badTool("group", "valid arguments are: stream")},
+		{name: "ack in a group that does not exist", msg: tc("ack_events", `{"stream":"workflow_events","group":"nope","ids":["1-0"]}`), want: badTool("group", `"nope"`, "claim_events")},
 
 		// State.
 		{name: "release with another lock's token", msg: func(s *badState) string {

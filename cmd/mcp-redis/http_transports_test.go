@@ -28,8 +28,8 @@ type writeOut struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-var allTools = []string{"acquire_lock", "audit_log", "check_rate", "emit_workflow_event", "extend_lock",
-	"get_context", "publish_ccwj_delta", "read_stream", "release_lock", "submit_feedback", "verify_audit"}
+var allTools = []string{"ack_events", "acquire_lock", "audit_log", "check_rate", "claim_events", "emit_workflow_event", "extend_lock",
+	"get_context", "publish_ccwj_delta", "read_stream", "release_lock", "stream_info", "submit_feedback", "verify_audit"}
 
 // exerciseEveryTool lists the tools, calls each one over c, and reads what
 // each left in Redis under prefix.
@@ -166,6 +166,49 @@ func exerciseEveryTool(t *testing.T, c *client.Client, rdb *redis.Client, prefix
 	if rdb.Exists(ctx, rateKey).Val() != 1 {
 		t.Errorf("no %s", rateKey)
 	}
+
+	// A worker claims the one workflow event, acknowledges it, and the
+	// stream's description shows the group settled.
+	var claimed struct {
+		Stream  string `json:"stream"`
+		Created bool   `json:"created"`
+		Entries []struct {
+			ID            string         `json:"id"`
+			Fields        map[string]any `json:"fields"`
+			DeliveryCount int64          `json:"delivery_count"`
+		} `json:"entries"`
+	}
+	okOver(t, c, "claim_events", `{"stream":"workflow_events","group":"g1","consumer":"w1","from":"0"}`, &claimed)
+	events := prefix + "workflow_events"
+	if claimed.Stream != events || !claimed.Created || len(claimed.Entries) != 1 || claimed.Entries[0].Fields["event_id"] != "W-1" || claimed.Entries[0].DeliveryCount != 1 {
+		t.Fatalf("claim_events = %+v", claimed)
+	}
+	var acked struct {
+		Acked      []string `json:"acked"`
+		NotPending []string `json:"not_pending"`
+	}
+	okOver(t, c, "ack_events", fmt.Sprintf(`{"stream":"workflow_events","group":"g1","ids":[%q,"1-0"]}`, claimed.Entries[0].ID), &acked)
+	if !slices.Equal(acked.Acked, []string{claimed.Entries[0].ID}) || !slices.Equal(acked.NotPending, []string{"1-0"}) {
+		t.Errorf("ack_events = %+v", acked)
+	}
+	var info struct {
+		Length           int64  `json:"length"`
+		LastID           string `json:"last_id"`
+		DeadLetterStream string `json:"dead_letter_stream"`
+		Groups           []struct {
+			Name    string `json:"name"`
+			Pending int64  `json:"pending"`
+			Lag     *int64 `json:"lag"`
+		} `json:"groups"`
+	}
+	okOver(t, c, "stream_info", `{"stream":"workflow_events"}`, &info)
+	if info.Length != 1 || info.LastID != claimed.Entries[0].ID || info.DeadLetterStream != prefix+"dead_letter:{"+events+"}" ||
+		len(info.Groups) != 1 || info.Groups[0].Name != "g1" || info.Groups[0].Pending != 0 || info.Groups[0].Lag == nil || *info.Groups[0].Lag != 0 {
+		t.Errorf("stream_info = %+v", info)
+	}
+	if p, err := rdb.XPending(ctx, events, "g1").Result(); err != nil || p.Count != 0 {
+		t.Errorf("XPENDING %s g1 = %+v, %v", events, p, err)
+	}
 }
 
 // callRecords returns the server's own records of tool calls under prefix.
@@ -236,7 +279,7 @@ func noSecretUnder(t *testing.T, rdb *redis.Client, prefix string, secrets ...st
 }
 
 // Over Streamable HTTP in the modern (default) and the legacy era, in
-// stateless mode, and over SSE, a host lists the ten tools, calls every
+// stateless mode, and over SSE, a host lists the tools, calls every
 // one, and each write is in Redis field by field; the per-call records
 // name the caller by its token's name.
 func TestOverStreamableHTTPInEveryEraAndOverSSEEveryToolWritesWhatItShould(t *testing.T) {
@@ -291,7 +334,8 @@ func TestOverStreamableHTTPInEveryEraAndOverSSEEveryToolWritesWhatItShould(t *te
 				}
 			}
 			want := map[string]int{"publish_ccwj_delta": 1, "submit_feedback": 1, "emit_workflow_event": 1, "read_stream": 4,
-				"get_context": 1, "acquire_lock": 1, "extend_lock": 1, "release_lock": 1, "check_rate": 1}
+				"get_context": 1, "acquire_lock": 1, "extend_lock": 1, "release_lock": 1, "check_rate": 1,
+				"claim_events": 1, "ack_events": 1, "stream_info": 1}
 			if fmt.Sprint(byTool) != fmt.Sprint(want) {
 				t.Errorf("call records by tool = %v, want %v", byTool, want)
 			}

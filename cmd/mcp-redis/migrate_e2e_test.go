@@ -163,7 +163,8 @@ func TestALeastPrivilegeACLUserRunsEveryTool(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	srv := spawn(t, []string{"MCP_REDIS_AUDIT_SIGNING_KEY_FILE=" + filepath.Join(dir, "signing.key"), "MCP_REDIS_AUDIT_CHECKPOINT_EVERY=1"},
+	srv := spawn(t, []string{"MCP_REDIS_AUDIT_SIGNING_KEY_FILE=" + filepath.Join(dir, "signing.key"), "MCP_REDIS_AUDIT_CHECKPOINT_EVERY=1",
+		"MCP_REDIS_GROUPS_MAX_DELIVERIES=1"},
 		"--redis-url", "redis://agent:pass@"+s.Addr, "--prefix", "mcp:")
 	ok := func(tool string, a any) map[string]any {
 		t.Helper()
@@ -203,6 +204,21 @@ func TestALeastPrivilegeACLUserRunsEveryTool(t *testing.T) {
 	if c := ok("get_context", args(`{"workflow_id":"wf1"}`)); c["context"] == nil {
 		t.Errorf("get_context = %v", c)
 	}
+	// Consumer groups, down to a dead letter (max_deliveries 1 here): its
+	// stream and notice are under the prefix too.
+	claimed := ok("claim_events", args(`{"stream":"workflow_events","group":"g","consumer":"c1","from":"0","block_ms":100}`))
+	if es, _ := claimed["entries"].([]any); len(es) != 1 {
+		t.Errorf("claim_events = %v", claimed)
+	}
+	ok("ack_events", args(`{"stream":"workflow_events","group":"g","ids":["1-0"]}`))
+	time.Sleep(150 * time.Millisecond)
+	if moved := ok("claim_events", args(`{"stream":"workflow_events","group":"g","consumer":"c2","reclaim_idle_ms":100}`)); moved["dead_lettered"] == nil {
+		t.Errorf("claim_events after max_deliveries = %v, want a dead letter", moved)
+	}
+	if n := admin.XLen(ctx, "mcp:dead_letter:{mcp:workflow_events}").Val(); n != 1 {
+		t.Errorf("%d dead letters", n)
+	}
+	ok("stream_info", args(`{"stream":"workflow_events"}`))
 	deadline := time.Now().Add(5 * time.Second)
 	for admin.XLen(ctx, "mcp:checkpoints:{mcp:audit_log_stream}").Val() == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

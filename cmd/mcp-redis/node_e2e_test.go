@@ -99,7 +99,7 @@ func runNodeClient(t *testing.T, dir string, srv *httpProc, token, transport, pa
 }
 
 // The official SDK client connects over Streamable HTTP and over HTTP+SSE
-// with a bearer token, lists the ten tools and calls each; every write is
+// with a bearer token, lists the tools and calls each; every write is
 // in Redis as the result says, and the server's call records name the
 // token and the MCP session.
 func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {

@@ -282,6 +282,9 @@ func TestCallRecordsOfTheTenToolsIdentifyTheActionAndNeverHoldALockToken(t *test
 			okOver(t, c, "extend_lock", fmt.Sprintf(`{"resource":"pv/r","token":%q,"ttl_ms":9000}`, a.Token), &page)
 			okOver(t, c, "release_lock", fmt.Sprintf(`{"resource":"pv/r","token":%q}`, a.Token), &page)
 			okOver(t, c, "check_rate", `{"subject":"s1"}`, &page)
+			okOver(t, c, "claim_events", `{"stream":"workflow_events","group":"g","consumer":"c","from":"0","count":5}`, &page)
+			okOver(t, c, "ack_events", `{"stream":"workflow_events","group":"g","ids":["1-0"]}`, &page)
+			okOver(t, c, "stream_info", `{"stream":"workflow_events"}`, &page)
 
 			want := map[string]struct{ inputs, outputs []string }{
 				"audit_log":           {[]string{"module", "procedure", "status", "log_id"}, nil},
@@ -294,6 +297,9 @@ func TestCallRecordsOfTheTenToolsIdentifyTheActionAndNeverHoldALockToken(t *test
 				"extend_lock":         {[]string{"resource", "ttl_ms"}, []string{"extended", "expires_at"}},
 				"release_lock":        {[]string{"resource"}, []string{"released"}},
 				"check_rate":          {[]string{"subject", "policy", "cost"}, []string{"allowed", "remaining"}},
+				"claim_events":        {[]string{"stream", "group", "consumer", "from", "count"}, []string{"entries", "reclaimed", "dead_lettered", "created", "first_id", "last_id"}},
+				"ack_events":          {[]string{"stream", "group", "ids"}, []string{"acked", "not_pending"}},
+				"stream_info":         {[]string{"stream"}, []string{"length", "groups", "dead_letters"}},
 			}
 			recs := callRecords(t, rdb, prefix)
 			seen := map[string]bool{}
@@ -330,8 +336,8 @@ func TestCallRecordsOfTheTenToolsIdentifyTheActionAndNeverHoldALockToken(t *test
 					t.Errorf("audit_log record %v, want the conflict", m.Values)
 				}
 			}
-			if len(seen) != 10 {
-				t.Errorf("records of %d tools, want 10: %v", len(seen), seen)
+			if len(seen) != len(want) {
+				t.Errorf("records of %d tools, want %d: %v", len(seen), len(want), seen)
 			}
 			// The whole audit stream, every field and value.
 			all, err := rdb.XRange(context.Background(), prefix+"audit_log_stream", "-", "+").Result()

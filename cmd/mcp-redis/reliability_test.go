@@ -320,6 +320,10 @@ func relTools(token string) [][2]string {
 		{"release_lock", fmt.Sprintf(`{"resource":"rel/r","token":%q}`, token)},
 		{"extend_lock", fmt.Sprintf(`{"resource":"rel/r","token":%q,"ttl_ms":60000}`, token)},
 		{"check_rate", `{"subject":"s"}`},
+		// The claim makes the group the acknowledgement needs.
+		{"claim_events", `{"stream":"workflow_events","group":"rel","consumer":"c"}`},
+		{"ack_events", `{"stream":"workflow_events","group":"rel","ids":["1-0"]}`},
+		{"stream_info", `{"stream":"workflow_events"}`},
 	}
 }
 
@@ -452,7 +456,7 @@ func relRedisPid(t *testing.T, rc *redis.Client) int {
 }
 
 // With Redis away — killed, then frozen (SIGSTOP: connections open, no
-// answers) — every one of the ten tools answers a tool error within
+// answers) — every tool answers a tool error within
 // redis.timeout (1s) + 500ms, and /readyz over HTTP says 503. When Redis is
 // back every tool succeeds within 2s, from the same server process.
 func TestWithRedisAwayEveryToolAnswersAToolErrorInTimeAndRecoversWithoutARestart(t *testing.T) {

@@ -77,6 +77,25 @@ func TestTopologyClusterNoticesReachSubscribersPlainAndSharded(t *testing.T) {
 			_ = ps.Close()
 		}
 
+		// A dead letter is announced by the script that moves it, on its
+		// channel in the stream's slot (max_deliveries 1 here).
+		dlCh := "mcp:events:dead_letter:{mcp:workflow_events}"
+		dps := c.SSubscribe(ctx, dlCh)
+		defer dps.Close()
+		if _, err := dps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+		poisoner := spawn(t, []string{"MCP_REDIS_REDIS_URL=" + url, "MCP_REDIS_AUDIT_TOOL_CALLS=false", "MCP_REDIS_REDIS_SHARDED_PUBSUB=true", "MCP_REDIS_GROUPS_MAX_DELIVERIES=1"})
+		poisoner.ok("claim_events", args(`{"stream":"workflow_events","group":"poison","consumer":"c1","from":"0","count":100}`))
+		time.Sleep(150 * time.Millisecond)
+		moved := poisoner.ok("claim_events", args(`{"stream":"workflow_events","group":"poison","consumer":"c2","reclaim_idle_ms":100,"count":100}`))
+		if dead, _ := moved["dead_lettered"].([]any); len(dead) == 0 {
+			t.Errorf("claim_events after max_deliveries = %v, want dead letters", moved)
+		}
+		if m := receive(t, dps, dlCh); !strings.Contains(m.Payload, `"original_id"`) || !strings.Contains(m.Payload, `"poison"`) {
+			t.Errorf("dead-letter notice %q", m.Payload)
+		}
+
 		locks := c.SSubscribe(ctx, "mcp:events:locks")
 		defer locks.Close()
 		if _, err := locks.Receive(ctx); err != nil {
@@ -95,6 +114,10 @@ func TestTopologyClusterNoticesReachSubscribersPlainAndSharded(t *testing.T) {
 		}()
 		time.Sleep(300 * time.Millisecond)
 		srv.ok("release_lock", args(`{"resource":"db1","token":"`+held["token"].(string)+`"}`))
+		// The grant is announced too (SPUBLISH after acquire.lua), first.
+		if m := receive(t, locks, "mcp:events:locks"); !strings.Contains(m.Payload, `"acquired"`) || !strings.Contains(m.Payload, `"fencing_token"`) {
+			t.Errorf("grant notice %q", m.Payload)
+		}
 		if m := receive(t, locks, "mcp:events:locks"); !strings.Contains(m.Payload, `"released"`) {
 			t.Errorf("release notice %q", m.Payload)
 		}

@@ -226,6 +226,61 @@ func topoEveryTool(t *testing.T, srv *server, rdb redis.UniversalClient, tag str
 			t.Errorf("verify_audit = %v", out)
 		}
 	})
+
+	// Consumer groups: the stream, its dead letters and their channel are
+	// in one slot, so every claim's script runs on one shard. A worker
+	// claims and acknowledges; a poison entry, never acknowledged, goes to
+	// the dead letters after groups.max_deliveries (5) deliveries.
+	group := "g-" + tag
+	var claimed []any
+	call("claim_events", "claim_events", map[string]any{"stream": "workflow_events", "group": group, "consumer": "w1", "from": "0", "count": 100}, func(t *testing.T, out map[string]any) {
+		claimed, _ = out["entries"].([]any)
+		if out["created"] != true || len(claimed) == 0 || out["dead_letter_stream"] != "mcp:dead_letter:{mcp:workflow_events}" {
+			t.Fatalf("claim_events = %v", out)
+		}
+	})
+	var ids []string
+	for _, e := range claimed {
+		ids = append(ids, e.(map[string]any)["id"].(string))
+	}
+	call("ack_events", "ack_events", map[string]any{"stream": "workflow_events", "group": group, "ids": ids}, func(t *testing.T, out map[string]any) {
+		if acked, _ := out["acked"].([]any); len(acked) != len(ids) {
+			t.Errorf("ack_events = %v, want %d acked", out, len(ids))
+		}
+	})
+	call("stream_info", "stream_info", map[string]any{"stream": "workflow_events"}, func(t *testing.T, out map[string]any) {
+		groups, _ := out["groups"].([]any)
+		found := false
+		for _, g := range groups {
+			if g := g.(map[string]any); g["name"] == group {
+				found = true
+				if fmt.Sprint(g["pending"]) != "0" || fmt.Sprint(g["lag"]) != "0" {
+					t.Errorf("group %s = %v", group, g)
+				}
+			}
+		}
+		if !found || fmt.Sprint(out["length"]) == "0" {
+			t.Errorf("stream_info = %v", out)
+		}
+	})
+	t.Run("dead letters", func(t *testing.T) {
+		poison := "poison-" + tag
+		before, _ := rdb.XLen(ctx, "mcp:dead_letter:{mcp:workflow_events}").Result()
+		topoOK(t, srv, tag, "claim_events", map[string]any{"stream": "workflow_events", "group": poison, "consumer": "p", "from": "$"})
+		topoOK(t, srv, tag, "emit_workflow_event", map[string]any{"workflow_id": wf, "phase": "poison", "event_type": "e"})
+		var dead []any
+		for i := 0; i < 10 && len(dead) == 0; i++ {
+			out := topoOK(t, srv, tag, "claim_events", map[string]any{"stream": "workflow_events", "group": poison, "consumer": fmt.Sprint("p", i), "reclaim_idle_ms": 100})
+			dead, _ = out["dead_lettered"].([]any)
+			time.Sleep(120 * time.Millisecond)
+		}
+		if len(dead) != 1 || fmt.Sprint(dead[0].(map[string]any)["delivery_count"]) != "5" {
+			t.Fatalf("dead_lettered = %v", dead)
+		}
+		if n, _ := rdb.XLen(ctx, "mcp:dead_letter:{mcp:workflow_events}").Result(); n != before+1 {
+			t.Errorf("dead letters %d, were %d", n, before)
+		}
+	})
 }
 
 // topoOK is srv.ok failing t, the caller's (sub)test, not srv's: a tool

@@ -20,15 +20,18 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
 const EXPECTED_TOOLS = [
+  "ack_events",
   "acquire_lock",
   "audit_log",
   "check_rate",
+  "claim_events",
   "emit_workflow_event",
   "extend_lock",
   "get_context",
   "publish_ccwj_delta",
   "read_stream",
   "release_lock",
+  "stream_info",
   "submit_feedback",
   "verify_audit",
 ];
@@ -247,6 +250,32 @@ async function main() {
   if (out) {
     expect(out.allowed === true && out.policy === "default" && out.subject === `node-e2e-${id}`, `check_rate: ${JSON.stringify(out)}`);
     expect(out.remaining === out.limit - 1, `check_rate: remaining ${out.remaining} of ${out.limit}`);
+  }
+
+  // A worker of a group of this run's own claims every event (this run's
+  // among them), acknowledges them, and the group is settled.
+  const group = `${id}-workers`;
+  const claimed = await call("claim_events", { stream: "workflow_events", group, consumer: "w1", from: "0", count: 100 });
+  const claimedIDs = (claimed?.entries ?? []).map((e) => e.id);
+  if (claimed) {
+    expect(claimed.created === true && claimed.stream === prefix + "workflow_events", `claim_events: ${JSON.stringify(claimed)}`);
+    const mine = (claimed.entries ?? []).find((e) => e.id === eventEntry);
+    expect(
+      mine?.fields?.event_id === `${id}-event` && mine?.delivery_count === 1,
+      `claim_events: entries ${JSON.stringify(claimed.entries)}, want the event ${eventEntry} delivered once`,
+    );
+  }
+  out = await call("ack_events", { stream: "workflow_events", group, ids: claimedIDs.length ? claimedIDs : ["1-0"] });
+  if (out && claimedIDs.length) {
+    expect(
+      JSON.stringify(out.acked) === JSON.stringify(claimedIDs) && out.not_pending.length === 0,
+      `ack_events: ${JSON.stringify(out)}`,
+    );
+  }
+  out = await call("stream_info", { stream: "workflow_events" });
+  if (out) {
+    const g = (out.groups ?? []).find((x) => x.name === group);
+    expect(out.length >= 1 && g?.pending === 0 && g?.lag === 0, `stream_info: ${JSON.stringify(out)}`);
   }
 
   out = await call("verify_audit", {});

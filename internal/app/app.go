@@ -56,6 +56,7 @@ type App struct {
 	stopLooking context.CancelFunc  // ends the look for earlier-layout keys
 	looking     sync.WaitGroup
 	embedded    *embedded.Redis // the in-process Redis, for redis.url "embedded"
+	resources   *resourceSet    // the MCP resources and their subscriptions
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -81,6 +82,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	deps.Audit = chained
 	deps.Locks = locker
 	deps.Limiter = ratelimit.New(conn.Writer, keys)
+	deps.Groups = newGroups(cfg, conn, keys)
 
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
@@ -105,6 +107,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
 	}
 	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}
+	a.resources = newResources(cfg, conn, keys, chained, locker, s, log)
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopLooking = stop
 	a.embedded = emb
@@ -151,10 +154,13 @@ func depsFrom(cfg config.Config) *tools.Deps {
 		MaxEntryBytes:   cfg.Limits.MaxEntryBytes,
 		LockMaxTTL:      cfg.Locks.MaxTTL,
 		LockMaxWait:     cfg.Locks.MaxWait,
+		MaxBlock:        cfg.Streams.MaxBlock,
 		Policies:        policies,
 		MaxClockSkew:    cfg.Audit.MaxClockSkew,
 		RecordArguments: cfg.Audit.RecordArguments,
 		WaitReplicas:    cfg.Redis.WaitReplicas,
+		ReclaimIdle:     cfg.Groups.ReclaimIdle,
+		MaxDeliveries:   cfg.Groups.MaxDeliveries,
 	}
 }
 
@@ -225,6 +231,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	a.stopLooking()
 	a.looking.Wait()
+	a.resources.Close()
 	a.locker.Close()
 	if a.checkpoints != nil {
 		a.checkpoints.Close()

@@ -10,7 +10,7 @@ const module = "github.com/mcp-redis/mcp-redis/"
 
 // The rooms and what each may not reach (README, Architecture). A call
 // goes transport → mcp-go → mcpkit → tools → domain (stream, lock,
-// ratelimit, audit) → rdb → go-redis → Lua; config, the embedded Redis
+// ratelimit, groups, audit) → rdb → go-redis → Lua; config, the embedded Redis
 // and the wiring are app's, the composition root.
 var forbidden = map[string][]string{
 	// The Redis layer knows Redis, nothing of MCP, HTTP or configuration.
@@ -23,12 +23,19 @@ var forbidden = map[string][]string{
 	"internal/stream":    {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit", module + "tools"},
 	"internal/lock":      {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit", module + "tools"},
 	"internal/ratelimit": {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit", module + "tools"},
+	"internal/groups":    {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit", module + "tools"},
+	// The notice fan-out knows Redis and nothing of MCP: it tells
+	// subscribers through functions of theirs.
+	"internal/notify": {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit", module + "internal/stream", module + "internal/lock", module + "tools"},
+	// The resources speak MCP and read Redis only through the domain
+	// packages and notify, never the tools, transports or configuration.
+	"internal/resources": {"github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/app", module + "internal/transport", module + "internal/httpsec", module + "internal/embedded", module + "tools"},
 	// The tools speak MCP only through mcpkit and Redis only through the
 	// domain packages.
 	"tools": {"github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/transport", module + "internal/httpsec", module + "internal/app", module + "internal/embedded"},
 	// The MCP kit and the transports know nothing of Redis.
-	"internal/mcpkit":    {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/config"},
-	"internal/transport": {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/config", module + "tools"},
+	"internal/mcpkit":    {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/groups", module + "internal/config"},
+	"internal/transport": {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/groups", module + "internal/config", module + "tools"},
 	"internal/httpsec":   {"github.com/redis/", "github.com/mark3labs/", module + "internal/mcpkit", module + "internal/config"},
 	"internal/config":    {"github.com/redis/", "github.com/mark3labs/", "github.com/alicebob/", module + "internal/rdb"},
 }
@@ -36,7 +43,8 @@ var forbidden = map[string][]string{
 // Direct imports that must go through another room even where the
 // dependency is allowed further down.
 var notDirect = map[string][]string{
-	"tools": {"github.com/redis/go-redis", "github.com/mark3labs/mcp-go", module + "internal/rdb"},
+	"tools":              {"github.com/redis/go-redis", "github.com/mark3labs/mcp-go", module + "internal/rdb"},
+	"internal/resources": {"github.com/redis/go-redis", module + "internal/rdb"},
 }
 
 func TestEachPackageReachesOnlyWhatItsRoomMay(t *testing.T) {

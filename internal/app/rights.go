@@ -28,8 +28,9 @@ func Needs(cfg config.Config) [][]string {
 		key, idem := k.Stream(s), k.Idempotency(s, "x")
 		n = append(n,
 			[]string{"type", key}, []string{"xadd", key, "*", "f", "v"}, []string{"xrange", key, "-", "+"}, []string{"xrevrange", key, "+", "-"},
+			[]string{"xread", "streams", key, "0"},
 			[]string{"type", idem}, []string{"get", idem}, []string{"set", idem, "v"},
-			[]string{publish, events(s), "n"})
+			[]string{publish, events(s), "n"}, []string{subscribe, events(s)})
 		if slices.Contains(cfg.Audit.Chain, s) {
 			head, cps := k.ChainHead(s), k.Checkpoints(s)
 			n = append(n, []string{"type", head}, []string{"get", head}, []string{"set", head, "v"},
@@ -46,6 +47,7 @@ func Needs(cfg config.Config) [][]string {
 	rate := k.Rate("p", "s")
 	n = append(n, []string{"type", rate}, []string{"zremrangebyscore", rate, "0", "1"}, []string{"zcard", rate},
 		[]string{"zadd", rate, "0", "m"}, []string{"zrange", rate, "0", "1"}, []string{"pexpire", rate, "1"})
+	n = append(n, groupNeeds(k, publish)...)
 	if cfg.Redis.WaitReplicas > 0 {
 		n = append(n, []string{"wait", "1", "1"})
 	}

@@ -41,6 +41,17 @@ type Config struct {
 	Locks       Locks       `mapstructure:"locks"`
 	Rate        Rate        `mapstructure:"rate"`
 	HTTP        HTTP        `mapstructure:"http"`
+	Groups      Groups      `mapstructure:"groups"`
+}
+
+// Groups configures the consumer groups of claim_events.
+type Groups struct {
+	// ReclaimIdle is how long an entry may stay pending with a consumer
+	// before another may claim it; claim_events' reclaim_idle_ms default.
+	ReclaimIdle time.Duration `mapstructure:"reclaim_idle"`
+	// MaxDeliveries is how often an entry may be delivered before it is
+	// moved to the stream's dead letters.
+	MaxDeliveries int `mapstructure:"max_deliveries"`
 }
 
 // HTTP configures the Streamable HTTP and SSE listener.
@@ -206,10 +217,12 @@ func (t TLS) problems() []error {
 
 // Streams holds the retention of each stream.
 type Streams struct {
-	AuditLog      Stream `mapstructure:"audit_log_stream"`
-	CCWJUpdate    Stream `mapstructure:"ccwj_update_stream"`
-	UserFeedback  Stream `mapstructure:"user_feedback"`
-	WorkflowEvent Stream `mapstructure:"workflow_events"`
+	// MaxBlock bounds how long read_stream's block_ms may wait.
+	MaxBlock      time.Duration `mapstructure:"max_block"`
+	AuditLog      Stream        `mapstructure:"audit_log_stream"`
+	CCWJUpdate    Stream        `mapstructure:"ccwj_update_stream"`
+	UserFeedback  Stream        `mapstructure:"user_feedback"`
+	WorkflowEvent Stream        `mapstructure:"workflow_events"`
 }
 
 // Get returns the settings of a stream by its name (keyspace.AuditLog, …).
@@ -280,11 +293,12 @@ func Defaults() Config {
 	return Config{
 		Redis: Redis{URL: Embedded, Prefix: "mcp:", Timeout: 2 * time.Second, TLS: TLS{MinVersion: "1.2"},
 			WaitTimeout: time.Second},
-		Streams: Streams{AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
+		Streams: Streams{MaxBlock: 30 * time.Second, AuditLog: s, CCWJUpdate: s, UserFeedback: s, WorkflowEvent: s},
 		Limits:  Limits{MaxEntryBytes: 64 << 10},
 		Audit: Audit{ToolCalls: true, RecordArguments: "identifying", MaxClockSkew: 24 * time.Hour,
 			Chain: []string{keyspace.AuditLog}, CheckpointEvery: 1000, CheckpointInterval: time.Minute},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
+		Groups:      Groups{ReclaimIdle: time.Minute, MaxDeliveries: 5},
 		Log:         Log{Level: "info"},
 		Transport:   "stdio",
 		Stdio:       Stdio{MaxMessageBytes: 4 << 20},
@@ -326,6 +340,9 @@ func defaultsMap() map[string]any {
 		"audit.checkpoint_every":         d.Audit.CheckpointEvery,
 		"audit.checkpoint_interval":      d.Audit.CheckpointInterval,
 		"idempotency.ttl":                d.Idempotency.TTL,
+		"streams.max_block":              d.Streams.MaxBlock,
+		"groups.reclaim_idle":            d.Groups.ReclaimIdle,
+		"groups.max_deliveries":          d.Groups.MaxDeliveries,
 		"log.level":                      d.Log.Level,
 		"transport":                      d.Transport,
 		"stdio.max_message_bytes":        d.Stdio.MaxMessageBytes,
@@ -572,6 +589,15 @@ func (c Config) problems() []error {
 	if c.Idempotency.TTL < time.Second {
 		add("idempotency.ttl", "%v must be at least 1s", c.Idempotency.TTL)
 	}
+	if c.Streams.MaxBlock < 0 || c.Streams.MaxBlock > 5*time.Minute {
+		add("streams.max_block", "%v is out of range (0 to 5m)", c.Streams.MaxBlock)
+	}
+	if c.Groups.ReclaimIdle < time.Second || c.Groups.ReclaimIdle > 24*time.Hour {
+		add("groups.reclaim_idle", "%v is out of range (1s to 24h)", c.Groups.ReclaimIdle)
+	}
+	if n := c.Groups.MaxDeliveries; n < 1 || n > 1000 {
+		add("groups.max_deliveries", "%d is out of range (1 to 1000)", n)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -630,6 +656,9 @@ func (c Config) problems() []error {
 		p = append(p, c.HTTP.problems()...)
 		if c.HTTP.WriteTimeout <= c.Locks.MaxWait+c.Redis.Timeout {
 			add("http.write_timeout", "%v must exceed locks.max_wait + redis.timeout (%v), or a waiting acquire_lock is cut off", c.HTTP.WriteTimeout, c.Locks.MaxWait+c.Redis.Timeout)
+		}
+		if c.HTTP.WriteTimeout <= c.Streams.MaxBlock+c.Redis.Timeout {
+			add("http.write_timeout", "%v must exceed streams.max_block + redis.timeout (%v), or a waiting read_stream or claim_events is cut off", c.HTTP.WriteTimeout, c.Streams.MaxBlock+c.Redis.Timeout)
 		}
 	default:
 		add("transport", "%q is not one of stdio, http", c.Transport)

@@ -124,6 +124,7 @@ func fileConfig() config.Config {
 		Redis: config.Redis{URL: "redis://file:6379/1", Prefix: "file:", Timeout: 3 * time.Second, TLS: config.Defaults().Redis.TLS,
 			WaitReplicas: 1, WaitTimeout: 250 * time.Millisecond, ShardedPubSub: true},
 		Streams: config.Streams{
+			MaxBlock:      config.Defaults().Streams.MaxBlock,
 			AuditLog:      config.Stream{MaxLen: 11},
 			CCWJUpdate:    config.Stream{MaxLen: 12},
 			UserFeedback:  config.Stream{MaxLen: 13},
@@ -138,6 +139,7 @@ func fileConfig() config.Config {
 		Locks:       config.Defaults().Locks,
 		Rate:        config.Defaults().Rate,
 		HTTP:        config.Defaults().HTTP,
+		Groups:      config.Defaults().Groups,
 	}
 }
 
@@ -323,6 +325,7 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		Redis: config.Redis{URL: "rediss://envonly:6380/4", Prefix: "eo:", Timeout: 1500 * time.Millisecond, TLS: config.Defaults().Redis.TLS,
 			WaitReplicas: 2, WaitTimeout: 400 * time.Millisecond, ShardedPubSub: true},
 		Streams: config.Streams{
+			MaxBlock:      config.Defaults().Streams.MaxBlock,
 			AuditLog:      config.Stream{MaxLen: 31},
 			CCWJUpdate:    config.Stream{MaxLen: 32},
 			UserFeedback:  config.Stream{MaxLen: 33},
@@ -337,6 +340,7 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		Locks:       config.Defaults().Locks,
 		Rate:        config.Defaults().Rate,
 		HTTP:        config.Defaults().HTTP,
+		Groups:      config.Defaults().Groups,
 	}
 	if got := load(t, nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v\nwant %+v", got, want)

@@ -15,11 +15,15 @@
 //	mcp:events:<stream>, mcp:events:locks         pub/sub channels
 //	mcp:events:{mcp:<stream>}                     the stream's channel with
 //	                                              sharded pub/sub (SPUBLISH)
+//	mcp:events:dead_letter:{mcp:<stream>}         the dead letters' channel
+//	                                              (either pub/sub mode)
 //	helper keys (hash tag = their main key)
 //	mcp:idem:{mcp:<stream>}:<id>                  idempotency record
 //	mcp:ctx:{mcp:ccwj_update_stream}:<workflow>   workflow context hash
 //	mcp:chain:{mcp:<stream>}                      hash chain head
 //	mcp:checkpoints:{mcp:<stream>}                signed checkpoints stream
+//	mcp:dead_letter:{mcp:<stream>}                stream: entries a consumer
+//	                                              group gave up on
 //	mcp:fence:{mcp:locks:<resource>}              fencing counter
 //	mcp:owner:{mcp:locks:<resource>}              lock owner label
 //
@@ -90,6 +94,23 @@ func (k Keyspace) Checkpoints(stream string) string {
 	return k.helper(KindCheckpoints, k.Stream(stream))
 }
 
+// DeadLetter is the stream of a stream's dead letters, the entries a
+// consumer group stopped handing out after groups.max_deliveries, in the
+// stream's slot so one script moves an entry there and acknowledges it:
+// "mcp:dead_letter:{mcp:workflow_events}".
+func (k Keyspace) DeadLetter(stream string) string {
+	return k.helper(KindDeadLetter, k.Stream(stream))
+}
+
+// DeadLetterEvents is the channel announcing a stream's dead letters:
+// "mcp:events:dead_letter:{mcp:workflow_events}". It is the events channel
+// of the dead-letter stream (prefix, "events:", the key after the prefix),
+// and its hash tag puts it in the stream's slot in both pub/sub modes, so
+// the script that moves an entry announces it, with PUBLISH or SPUBLISH.
+func (k Keyspace) DeadLetterEvents(stream string) string {
+	return k.Prefix + "events:" + strings.TrimPrefix(k.DeadLetter(stream), k.Prefix)
+}
+
 // The kinds of helper key, the word after the prefix.
 const (
 	KindIdem        = "idem"
@@ -98,6 +119,7 @@ const (
 	KindCheckpoints = "checkpoints"
 	KindFence       = "fence"
 	KindOwner       = "owner"
+	KindDeadLetter  = "dead_letter"
 )
 
 // helper is "<prefix><kind>:{<main key>}".

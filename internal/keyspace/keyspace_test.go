@@ -22,6 +22,10 @@ var helpers = []struct{ helper, main string }{
 	{keys.Checkpoints(keyspace.AuditLog), "mcp:audit_log_stream"},
 	{keys.LockFence("db1"), "mcp:locks:db1"},
 	{keys.LockOwner("a/b:c@d.e-f_g"), "mcp:locks:a/b:c@d.e-f_g"},
+	{keys.DeadLetter(keyspace.WorkflowEvent), "mcp:workflow_events"},
+	// Not a key, but SPUBLISH from the script that writes the dead letter
+	// needs it in the stream's slot.
+	{keys.DeadLetterEvents(keyspace.WorkflowEvent), "mcp:workflow_events"},
 }
 
 func TestEveryKeyAndChannelStartsWithThePrefix(t *testing.T) {
@@ -45,6 +49,8 @@ func TestHelperKeysHaveTheirDocumentedNames(t *testing.T) {
 		keys.Checkpoints(keyspace.AuditLog):        "mcp:checkpoints:{mcp:audit_log_stream}",
 		keys.LockFence("db1"):                      "mcp:fence:{mcp:locks:db1}",
 		keys.LockOwner("db1"):                      "mcp:owner:{mcp:locks:db1}",
+		keys.DeadLetter(keyspace.WorkflowEvent):    "mcp:dead_letter:{mcp:workflow_events}",
+		keys.DeadLetterEvents(keyspace.AuditLog):   "mcp:events:dead_letter:{mcp:audit_log_stream}",
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)

@@ -6,6 +6,11 @@
 -- ARGV[1]  token minted by the server
 -- ARGV[2]  ttl in ms
 -- ARGV[3]  owner label, "" for none
+-- ARGV[4]  channel to announce a grant on; "" announces nothing (with
+--          sharded pub/sub the caller announces it, as the channel is not
+--          in the lock's slot)
+-- ARGV[5]  the notice up to its fencing token: '{…,"fencing_token":'; the
+--          script appends the token and '}'
 --
 -- Returns {1, fencing token, now ms} when taken, {0, remaining ttl ms, now ms,
 -- holder's owner label} when held by another. The lock is taken by one
@@ -53,7 +58,12 @@ if counter and not growable(counter) then
   return redis.error_reply('ERR ' .. KEYS[2] .. ' holds a string that is not an integer INCR can grow')
 end
 
-local denied = refuse({{'set', KEYS[1], 'v'}, {'incr', KEYS[2]}, {'set', KEYS[3], 'v'}, {'del', KEYS[3]}})
+local channel = ARGV[4] or ''
+local steps = {{'set', KEYS[1], 'v'}, {'incr', KEYS[2]}, {'set', KEYS[3], 'v'}, {'del', KEYS[3]}}
+if channel ~= '' then
+  steps[5] = {'publish', channel, 'n'}
+end
+local denied = refuse(steps)
 if denied then
   return denied
 end
@@ -67,6 +77,10 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
     redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[2])
   else
     redis.call('DEL', KEYS[3])
+  end
+  if channel ~= '' then
+    -- The counter's own text: a Lua number prints large ones inexactly.
+    redis.call('PUBLISH', channel, ARGV[5] .. redis.call('GET', KEYS[2]) .. '}')
   end
   return {1, fence, now}
 end

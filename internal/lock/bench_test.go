@@ -34,7 +34,7 @@ func BenchmarkLockPairs(b *testing.B) {
 	raw := func() error {
 		token := newToken()
 		res, err := acquireScript.Run(ctx, c, []string{key, keys.LockFence(resource), keys.LockOwner(resource)},
-			token, ttl.Milliseconds(), owner).Slice()
+			token, ttl.Milliseconds(), owner, keys.LockEvents(), acquiredNotice(resource, key, owner)).Slice()
 		if err != nil || res[0] != int64(1) {
 			return fmt.Errorf("acquire: %v, %v", res, err)
 		}

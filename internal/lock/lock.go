@@ -309,9 +309,13 @@ func (l *Locker) releaseOrphan(resource, token string, expires time.Time, cause 
 
 func (l *Locker) try(ctx context.Context, resource, token string, ttl time.Duration, owner string) (Grant, error) {
 	key := l.keys.Lock(resource)
+	channel := l.keys.LockEvents()
+	if l.sharded {
+		channel = ""
+	}
 	res, err := acquireScript.Run(ctx, l.rdb,
 		[]string{key, l.keys.LockFence(resource), l.keys.LockOwner(resource)},
-		token, ttl.Milliseconds(), owner).Slice()
+		token, ttl.Milliseconds(), owner, channel, acquiredNotice(resource, key, owner)).Slice()
 	if err != nil {
 		return Grant{}, rdb.WrapNotDurable("acquire "+key, err,
 			"The grant is being given back, so nobody holds it; call acquire_lock again.")
@@ -321,6 +325,9 @@ func (l *Locker) try(ctx context.Context, resource, token string, ttl time.Durat
 	}
 	now := time.UnixMilli(res[2].(int64))
 	if res[0].(int64) == 1 {
+		if l.sharded {
+			l.announceGrant(ctx, resource, key, owner, res[1].(int64))
+		}
 		return Grant{Acquired: true, Key: key, Token: token, Fence: res[1].(int64), TTL: ttl, ExpiresAt: now.Add(ttl)}, nil
 	}
 	left := time.Duration(res[1].(int64)) * time.Millisecond

@@ -78,9 +78,11 @@ func (w *waker) subscribe(ctx context.Context) {
 func (w *waker) run(msgs <-chan *redis.Message) {
 	for m := range msgs {
 		var note struct {
+			Event    string `json:"event"`
 			Resource string `json:"resource"`
 		}
-		if json.Unmarshal([]byte(m.Payload), &note) != nil {
+		// A grant frees nothing: only a release is worth a waiter's try.
+		if json.Unmarshal([]byte(m.Payload), &note) != nil || note.Event == EventAcquired {
 			continue
 		}
 		w.mu.Lock()

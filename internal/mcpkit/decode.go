@@ -43,6 +43,8 @@ const (
 	PatternKey = `^[A-Za-z0-9._:/@-]+$`
 	// PatternText: free text; tab, newline and carriage return allowed.
 	PatternText = `^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$`
+	// PatternEntryID: a complete stream entry id, ms-seq.
+	PatternEntryID = `^[0-9]{1,20}-[0-9]{1,20}$`
 )
 
 // rfc3339 is the syntax of an RFC 3339 date-time (section 5.6), upper-case
@@ -50,9 +52,10 @@ const (
 var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
 
 var patternReasons = map[string]string{
-	PatternName: "must not be blank or contain control characters (tab, newline, NUL, …)",
-	PatternText: "must not contain control characters other than tab and newline",
-	PatternKey:  "may hold only letters, digits and . _ : / @ - (no spaces, control, glob or brace characters)",
+	PatternName:    "must not be blank or contain control characters (tab, newline, NUL, …)",
+	PatternText:    "must not contain control characters other than tab and newline",
+	PatternKey:     "may hold only letters, digits and . _ : / @ - (no spaces, control, glob or brace characters)",
+	PatternEntryID: "must be a stream entry id as Redis gives it, ms-seq (e.g. 1700000000000-0)",
 }
 
 // The JSON Schema keywords Decode enforces, where they may appear in an
@@ -66,14 +69,15 @@ var (
 	enforcedAtRoot = []string{"type", "properties", "required", "additionalProperties"}
 	// enforcedByType: besides its type, what is checked in a property's
 	// schema. Objects and arrays are any of their kind nested at most
-	// MaxDepth deep; "" is a property of any JSON value (Value).
+	// MaxDepth deep; an array's items, when stated, are each checked as a
+	// property of that schema; "" is a property of any JSON value (Value).
 	enforcedByType = map[string][]string{
 		"string":  {"minLength", "maxLength", "pattern", "enum", "format"},
 		"integer": {"minimum", "maximum"},
 		"number":  {"minimum", "maximum"},
 		"boolean": nil,
 		"object":  nil,
-		"array":   nil,
+		"array":   {"items", "minItems", "maxItems"},
 		"":        nil,
 	}
 	// enforcedFormats are the values of format that are checked.
@@ -102,8 +106,10 @@ func newDecoder(s *jsonschema.Schema, stamped []string) *decoder {
 	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}, stamped: stamped}
 	for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
 		d.names = append(d.names, pair.Key)
-		if p := pair.Value.Pattern; p != "" {
-			d.patterns[p] = regexp.MustCompile(p)
+		for p := pair.Value; p != nil; p = p.Items {
+			if p.Pattern != "" {
+				d.patterns[p.Pattern] = regexp.MustCompile(p.Pattern)
+			}
 		}
 	}
 	return d
@@ -321,7 +327,43 @@ func (d *decoder) check(p *problems, name string, s *jsonschema.Schema, raw json
 	case "object", "array":
 		if depth(raw) > MaxDepth {
 			p.add(name, "nests deeper than %d levels", MaxDepth)
+			return
 		}
+		if got == "array" {
+			d.checkItems(p, name, s, raw)
+		}
+	}
+}
+
+// checkItems checks an array's length and each of its items, naming an
+// item by its index ("ids[2]"); at most maxListed items are reported.
+func (d *decoder) checkItems(p *problems, name string, s *jsonschema.Schema, raw json.RawMessage) {
+	if s.Items == nil && s.MinItems == nil && s.MaxItems == nil {
+		return
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		p.add(name, "is not a valid JSON array")
+		return
+	}
+	n := uint64(len(items))
+	switch {
+	case s.MinItems != nil && n < *s.MinItems:
+		p.add(name, "has %d items; at least %d required", n, *s.MinItems)
+		return
+	case s.MaxItems != nil && n > *s.MaxItems:
+		p.add(name, "has %d items; at most %d allowed", n, *s.MaxItems)
+		return
+	case s.Items == nil:
+		return
+	}
+	before := len(*p)
+	for i, item := range items {
+		if len(*p)-before == maxListed {
+			p.add(name, "has more wrong items than the %d named", maxListed)
+			return
+		}
+		d.check(p, fmt.Sprintf("%s[%d]", name, i), s.Items, item)
 	}
 }
 

@@ -38,6 +38,8 @@ type lockArgs struct {
 type sizedArgs struct {
 	Code  string      `json:"code,omitempty" jsonschema:"minLength=2,maxLength=4"`
 	Label mcpkit.Name `json:"label,omitempty" jsonschema:"maxLength=8"`
+	// Tags is an array with bounds of its own and of its items.
+	Tags []string `json:"tags,omitempty" jsonschema:"minItems=1,maxItems=3,pattern=^[a-z]+$"`
 }
 
 // pingArgs is a test-only input without a required field.
@@ -334,6 +336,14 @@ func decodeCases() []decodeCase {
 		{name: "a stream outside the enum is rejected by read_stream", tool: "read_stream", args: `{"stream":"audit"}`, wantErr: true, field: "stream", says: []string{"audit_log_stream, ccwj_update_stream, user_feedback, workflow_events"}},
 		{name: "a start that is not a stream id is rejected by read_stream", tool: "read_stream", args: `{"stream":"workflow_events","start":"abc"}`, wantErr: true, field: "start", says: []string{"is not a stream id"}},
 		{name: "an end over 48 bytes is rejected by read_stream", tool: "read_stream", args: `{"stream":"workflow_events","end":"` + strings.Repeat("1", 49) + `"}`, wantErr: true, field: "end", says: []string{"at most 48"}},
+
+		// Arrays: their length and each item.
+		{name: "an array within its bounds of items that match is accepted", tool: "sized", args: `{"tags":["ab","c"]}`, want: sizedArgs{Tags: []string{"ab", "c"}}},
+		{name: "an empty array is under a minItems of 1", tool: "sized", args: `{"tags":[]}`, wantErr: true, field: "tags", says: []string{"has 0 items; at least 1 required"}},
+		{name: "four items are over a maxItems of 3", tool: "sized", args: `{"tags":["a","b","c","d"]}`, wantErr: true, field: "tags", says: []string{"has 4 items; at most 3 allowed"}},
+		{name: "an item that does not match is named by its index", tool: "sized", args: `{"tags":["ab","X1"]}`, wantErr: true, field: "tags[1]", says: []string{"must match ^[a-z]+$"}},
+		{name: "an item of another type is named by its index", tool: "sized", args: `{"tags":["ab",5]}`, wantErr: true, field: "tags[1]", says: []string{"must be a string, not number 5"}},
+		{name: "every wrong item is named", tool: "sized", args: `{"tags":["A","b",""]}`, wantErr: true, names: []string{"tags[0]: must match", "tags[2]: must match"}},
 
 		// Nesting.
 		{name: "an object nested 16 levels is accepted", tool: "lock", args: lock(`"meta":` + nestObject(16)), want: lockArgs{Resource: "r", Owner: "o", Meta: mcpkit.Object(nestObject(16))}},

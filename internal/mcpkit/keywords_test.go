@@ -40,28 +40,48 @@ func unenforced(raw []byte) ([]string, error) {
 		return nil, fmt.Errorf("properties: %w", err)
 	}
 	for name, prop := range props {
-		var typ string
-		if t, ok := prop["type"]; ok && json.Unmarshal(t, &typ) != nil {
-			out = append(out, name+": type "+string(t))
-			continue
+		bad, err := unenforcedProperty(name, prop)
+		if err != nil {
+			return nil, err
 		}
-		enforced, known := mcpkit.EnforcedByType[typ]
-		if !known {
-			out = append(out, name+": type "+typ)
-			continue
-		}
-		for k, v := range prop {
-			var format string
-			switch {
-			case k == "type", slices.Contains(mcpkit.Annotations, k):
-			case !slices.Contains(enforced, k):
-				out = append(out, fmt.Sprintf("%s: %s (on %s)", name, k, kind(typ)))
-			case k == "format" && (json.Unmarshal(v, &format) != nil || !slices.Contains(mcpkit.EnforcedFormats, format)):
-				out = append(out, name+": format "+string(v))
-			}
-		}
+		out = append(out, bad...)
 	}
 	sort.Strings(out)
+	return out, nil
+}
+
+// unenforcedProperty is unenforced for one property's schema, and for the
+// schema of an array's items ("ids[]").
+func unenforcedProperty(name string, prop map[string]json.RawMessage) ([]string, error) {
+	var out []string
+	var typ string
+	if t, ok := prop["type"]; ok && json.Unmarshal(t, &typ) != nil {
+		return []string{name + ": type " + string(t)}, nil
+	}
+	enforced, known := mcpkit.EnforcedByType[typ]
+	if !known {
+		return []string{name + ": type " + typ}, nil
+	}
+	for k, v := range prop {
+		var format string
+		switch {
+		case k == "type", slices.Contains(mcpkit.Annotations, k):
+		case !slices.Contains(enforced, k):
+			out = append(out, fmt.Sprintf("%s: %s (on %s)", name, k, kind(typ)))
+		case k == "format" && (json.Unmarshal(v, &format) != nil || !slices.Contains(mcpkit.EnforcedFormats, format)):
+			out = append(out, name+": format "+string(v))
+		case k == "items":
+			var items map[string]json.RawMessage
+			if err := json.Unmarshal(v, &items); err != nil {
+				return nil, fmt.Errorf("%s: items: %w", name, err)
+			}
+			bad, err := unenforcedProperty(name+"[]", items)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, bad...)
+		}
+	}
 	return out, nil
 }
 
@@ -129,7 +149,8 @@ func TestUnenforcedNamesEveryKeywordDecodeDoesNotCheck(t *testing.T) {
 		{obj(`"a":{"type":"string","minimum":1}`), []string{"a: minimum (on a string)"}},
 		{obj(`"a":{"type":"string","format":"email"}`), []string{`a: format "email"`}},
 		{obj(`"a":{"type":"string","const":"x"}`), []string{"a: const (on a string)"}},
-		{obj(`"a":{"type":"array","items":{"type":"string"},"maxItems":3}`), []string{"a: items (on an array)", "a: maxItems (on an array)"}},
+		{obj(`"a":{"type":"array","items":{"type":"string","pattern":"^x"},"minItems":1,"maxItems":3}`), nil},
+		{obj(`"a":{"type":"array","items":{"type":"integer","multipleOf":2},"uniqueItems":true}`), []string{"a: uniqueItems (on an array)", "a[]: multipleOf (on an integer)"}},
 		{obj(`"a":{"type":"object","properties":{"b":{"type":"string"}},"required":["b"]}`), []string{"a: properties (on an object)", "a: required (on an object)"}},
 		{obj(`"a":{"maxLength":3}`), []string{"a: maxLength (on any JSON value)"}},
 		{obj(`"a":{"type":["string","null"]}`), []string{`a: type ["string","null"]`}},

@@ -51,3 +51,13 @@ type Key string
 func (Key) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{Type: "string", MinLength: uptr(1), MaxLength: uptr(MaxKeyBytes), Pattern: PatternKey}
 }
+
+// EntryID is a stream entry id as Redis gives it: ms-seq, each part a
+// decimal of at most 20 digits (e.g. 1700000000000-0). That each part fits
+// 64 bits is the tool's check: a pattern cannot say it.
+type EntryID string
+
+// JSONSchema states EntryID's rules, which Decode enforces.
+func (EntryID) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", MaxLength: uptr(41), Pattern: PatternEntryID}
+}

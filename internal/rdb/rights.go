@@ -42,12 +42,21 @@ return denied
 `)
 
 // label names a step by its command and the key or channel it touches:
-// "PUBLISH mcp:events:locks", "EVAL on mcp:audit_log_stream".
+// "PUBLISH mcp:events:locks", "EVAL on mcp:audit_log_stream", "XGROUP
+// CREATE mcp:workflow_events", "XREADGROUP mcp:workflow_events".
 func label(step []string) string {
 	cmd := strings.ToUpper(step[0])
 	switch {
 	case (cmd == "EVAL" || cmd == "EVALSHA") && len(step) > 3:
 		return cmd + " on " + step[3]
+	case (cmd == "XGROUP" || cmd == "XINFO") && len(step) > 2:
+		return cmd + " " + strings.ToUpper(step[1]) + " " + step[2]
+	case cmd == "XREAD" || cmd == "XREADGROUP":
+		for i, a := range step {
+			if strings.EqualFold(a, "streams") && i+1 < len(step) {
+				return cmd + " " + step[i+1]
+			}
+		}
 	case cmd == "CLUSTER" && len(step) > 1:
 		return cmd + " " + strings.ToUpper(step[1])
 	case cmd == "WAIT", len(step) < 2:

@@ -31,14 +31,15 @@ func TestCheckRightsNamesWhatTheUserMayNotRun(t *testing.T) {
 		return c
 	}
 	steps := [][]string{{"xadd", "mcp:s", "*", "f", "v"}, {"publish", "mcp:events:s", "n"}, {"set", "other:k", "v"},
-		{"eval", "return 1", "1", "mcp:s"}, {"cluster", "slots"}, {"wait", "1", "1"}}
+		{"eval", "return 1", "1", "mcp:s"}, {"cluster", "slots"}, {"wait", "1", "1"},
+		{"xgroup", "create", "other:s", "g", "$", "mkstream"}, {"xreadgroup", "group", "g", "c", "streams", "other:s", ">"}}
 
 	c := setUser("~mcp:* -@all +@write +@read +@scripting")
 	denied, err := CheckRights(ctx, c, steps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"PUBLISH mcp:events:s", "SET other:k", "CLUSTER SLOTS", "WAIT"}
+	want := []string{"PUBLISH mcp:events:s", "SET other:k", "CLUSTER SLOTS", "WAIT", "XGROUP CREATE other:s", "XREADGROUP other:s"}
 	if strings.Join(denied, "|") != strings.Join(want, "|") {
 		t.Errorf("denied = %q; want %q", denied, want)
 	}

@@ -47,6 +47,7 @@ type Store struct {
 	onLink func(Link)
 	// sharded: notices go out with SPUBLISH on ShardedEvents channels.
 	sharded bool
+	waiting waitSlots // reads waiting now (wait.go)
 }
 
 // WithShardedPubSub sends each notice with SPUBLISH on the stream's
@@ -274,9 +275,12 @@ type Entry struct {
 // Query selects entries of one stream.
 type Query struct {
 	Stream     string
-	Start, End string // ids, "-"/"+", "(" prefix for exclusive
+	Start, End string // ids, "-"/"+", "(" prefix for exclusive; Start may be StartNow
 	Count      int
 	Reverse    bool
+	// Block, for a forward read, is how long to wait for a matching entry
+	// when the range holds none (wait.go).
+	Block time.Duration
 	// Match keeps entries whose fields equal these values.
 	Match map[string]string
 	// MaxScan bounds how many entries one query examines when filtering.
@@ -296,11 +300,24 @@ type Page struct {
 	// (forward) or End (reverse) to continue.
 	Next    string
 	Scanned int
+	// TimedOut: the read waited its whole Block and no entry matched.
+	TimedOut bool
+	// Waited is how long a waiting read took.
+	Waited time.Duration
+	last   string // the last entry examined
 }
 
 // Read returns up to q.Count entries of q.Stream in [Start, End] that match
-// every q.Match pair, examining at most q.MaxScan entries.
+// every q.Match pair, examining at most q.MaxScan entries; with StartNow or
+// a Block, see readWaiting.
 func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
+	if q.Start == StartNow || q.Block > 0 {
+		return s.readWaiting(ctx, q)
+	}
+	return s.scan(ctx, q)
+}
+
+func (s *Store) scan(ctx context.Context, q Query) (Page, error) {
 	key := s.keys.Stream(q.Stream)
 	page := Page{Key: key}
 	// Complete ids as Redis does, so the embedded backend (which takes an
@@ -330,6 +347,7 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 		}
 		for i, m := range msgs {
 			page.Scanned++
+			page.last = m.ID
 			e := Entry{ID: m.ID, Values: make(map[string]string, len(m.Values))}
 			for k, v := range m.Values {
 				e.Values[k] = fmt.Sprint(v)

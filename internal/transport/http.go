@@ -79,7 +79,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	body := func(next http.Handler) http.Handler {
 		return httpsec.Limits(h.MaxBodyBytes, h.WriteTimeout, envelope(next))
 	}
-	var mcpHandler http.Handler = restoring(streamable)
+	var mcpHandler http.Handler = restoring(listenStreams(streamable))
 	if !h.Stateless {
 		mcpHandler = h.guardStreamable(mcpHandler)
 	}
@@ -171,6 +171,18 @@ func (h *HTTP) streamGET(next http.Handler) http.Handler {
 		}
 		if r.Method == http.MethodGet {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// listenStreams lifts the write deadline (http.write_timeout, set for every
+// POST) of a subscriptions/listen request: its answer is a stream that
+// lives until the client cancels it or goes away, as a GET stream does.
+func listenStreams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := parsedFrom(r.Context()); m.Request && m.Method == string(mcp.MethodSubscriptionsListen) {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		}
 		next.ServeHTTP(w, r)
 	})
