@@ -259,16 +259,22 @@ type server struct {
 }
 
 // stdioClient is mcp-go's client over p's stdin and stdout, not started.
-func stdioClient(p *binProc) *client.Client {
-	return client.NewClient(transport.NewIO(p.stdout, p.stdin, nil))
+func stdioClient(p *binProc, opts ...client.ClientOption) *client.Client {
+	return client.NewClient(transport.NewIO(p.stdout, p.stdin, nil), opts...)
 }
 
 // spawn starts `mcp-redis serve args…` over stdio with env added, and
 // initialises an MCP session with mcp-go's client.
 func spawn(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
+	return spawnWith(t, nil, env, args...)
+}
+
+// spawnWith is spawn with mcp-go client options (e.g. legacyEra).
+func spawnWith(t *testing.T, opts []client.ClientOption, env []string, args ...string) *server {
+	t.Helper()
 	p := startBinary(t, true, env, append([]string{"serve"}, args...)...)
-	c := stdioClient(p)
+	c := stdioClient(p, opts...)
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -100,18 +100,7 @@ func (u *updates) quietFor(t *testing.T, uri string, n int, d time.Duration) {
 // mcp-go's client in the 2025-11-25 era, where resources/subscribe is.
 func spawnLegacy(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	p := startBinary(t, true, env, append([]string{"serve"}, args...)...)
-	c := client.NewClient(transport.NewIO(p.stdout, p.stdin, nil), legacyEra)
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
-		t.Fatalf("initialize: %v\nstderr:\n%s", err, p.stderr.String())
-	}
-	return &server{t: t, c: c, stderr: p.stderr, proc: p}
+	return spawnWith(t, []client.ClientOption{legacyEra}, env, args...)
 }
 
 // readResource reads uri, which must be one JSON content, and decodes it.
