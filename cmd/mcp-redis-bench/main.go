@@ -92,12 +92,9 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts, err := redis.ParseURL(o.redisURL)
+	opts, err := loopbackRedis(o.redisURL)
 	if err != nil {
-		return fmt.Errorf("--redis-url: %w", err)
-	}
-	if host, _, _ := net.SplitHostPort(opts.Addr); !net.ParseIP(host).IsLoopback() {
-		return fmt.Errorf("--redis-url: %s is not a loopback address; the bench writes and deletes keys", host)
+		return err
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
@@ -116,13 +113,8 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := o.bin
-	if bin == "" {
-		bin = filepath.Join(dir, "mcp-redis")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/mcp-redis/mcp-redis/cmd/mcp-redis").CombinedOutput(); err != nil {
-			return fmt.Errorf("go build (run from inside the module, or pass --bin): %w\n%s", err, out)
-		}
-	} else if bin, err = filepath.Abs(bin); err != nil {
+	bin, err := serverBinary(o.bin, dir)
+	if err != nil {
 		return err
 	}
 	spec := spec{bin: bin, dir: dir, redisURL: o.redisURL, audit: o.audit}
@@ -375,3 +367,28 @@ func cleanup(rdb *redis.Client, prefix string) {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// loopbackRedis parses --redis-url, refusing a Redis off loopback: the
+// bench writes and deletes keys.
+func loopbackRedis(url string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(opts.Addr); !net.ParseIP(host).IsLoopback() {
+		return nil, fmt.Errorf("--redis-url: %s is not a loopback address; the bench writes and deletes keys", host)
+	}
+	return opts, nil
+}
+
+// serverBinary is --bin made absolute, or the server built into dir.
+func serverBinary(bin, dir string) (string, error) {
+	if bin != "" {
+		return filepath.Abs(bin)
+	}
+	bin = filepath.Join(dir, "mcp-redis")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/mcp-redis/mcp-redis/cmd/mcp-redis").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build (run from inside the module, or pass --bin): %w\n%s", err, out)
+	}
+	return bin, nil
+}

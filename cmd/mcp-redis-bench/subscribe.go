@@ -41,7 +41,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -87,25 +86,17 @@ func runSubscribe(o options) int {
 
 func subscribeBench(o options) error {
 	began := time.Now()
-	opts, err := redis.ParseURL(o.redisURL)
+	opts, err := loopbackRedis(o.redisURL)
 	if err != nil {
-		return fmt.Errorf("--redis-url: %w", err)
-	}
-	if host, _, _ := net.SplitHostPort(opts.Addr); !net.ParseIP(host).IsLoopback() {
-		return fmt.Errorf("--redis-url: %s is not a loopback address; the bench writes and deletes keys", host)
+		return err
 	}
 	dir, err := os.MkdirTemp("", "mcp-redis-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := o.bin
-	if bin == "" {
-		bin = filepath.Join(dir, "mcp-redis")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/mcp-redis/mcp-redis/cmd/mcp-redis").CombinedOutput(); err != nil {
-			return fmt.Errorf("go build (run from inside the module, or pass --bin): %w\n%s", err, out)
-		}
-	} else if bin, err = filepath.Abs(bin); err != nil {
+	bin, err := serverBinary(o.bin, dir)
+	if err != nil {
 		return err
 	}
 	// The bound covers everything from here on: the build is cached most
