@@ -33,7 +33,7 @@ test-race: node-deps ## the same with the race detector, as CI does
 	$(GO) test -race ./...
 	bash e2e/node/conformance.sh
 
-test-short: ## the quick tier: no process started, only the Redis on 127.0.0.1:6379 (about 12 s)
+test-short: ## the quick tier: no process started, only the Redis on 127.0.0.1:6379 (under 20 s)
 	$(GO) test -short ./...
 
 attack: ## the hostile-client cases alone (slow bodies, floods, stalled streams, foreign sessions, leaks, stdio stalls), bounded in count and time
