@@ -96,14 +96,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	rdb, prefix, err := benchRedis(ctx, opts)
+	if err != nil {
+		return err
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "bench:" + hex.EncodeToString(b[:]) + ":"
+	defer rdb.Close()
 	defer cleanup(rdb, prefix)
 
 	// The servers run in a directory without a config.yaml, on their
@@ -391,4 +388,17 @@ func serverBinary(bin, dir string) (string, error) {
 		return "", fmt.Errorf("go build (run from inside the module, or pass --bin): %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// benchRedis connects to the bench's Redis and picks a key prefix of this
+// run's own, which cleanup deletes.
+func benchRedis(ctx context.Context, opts *redis.Options) (*redis.Client, string, error) {
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, "", fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return rdb, "bench:" + hex.EncodeToString(b[:]) + ":", nil
 }

@@ -50,8 +50,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -103,14 +101,11 @@ func subscribeBench(o options) error {
 	// of the time, and not the measurement.
 	ctx, cancel := context.WithTimeout(context.Background(), min(o.timeout, subBound))
 	defer cancel()
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	rdb, prefix, err := benchRedis(ctx, opts)
+	if err != nil {
+		return err
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "bench:" + hex.EncodeToString(b[:]) + ":"
+	defer rdb.Close()
 	defer cleanup(rdb, prefix)
 
 	srv, err := startSubServer(ctx, spec{bin: bin, dir: dir, redisURL: o.redisURL, audit: o.audit}.with(prefix+"sub:"))
