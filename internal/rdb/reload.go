@@ -3,7 +3,6 @@ package rdb
 import (
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -45,8 +44,7 @@ func reloadOn(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, redis.Nil) {
 		return false
 	}
-	var ne net.Error
-	return Unreachable(err) || movedOrAsk(err) || errors.As(err, &ne)
+	return Unreachable(err) || movedOrAsk(err)
 }
 
 // hook is the reloader as a go-redis hook on the ClusterClient.
