@@ -86,6 +86,35 @@ type HTTP struct {
 	// SessionIdleTimeout frees a Streamable HTTP session no request has
 	// used for that long.
 	SessionIdleTimeout time.Duration `mapstructure:"session_idle_timeout"`
+	// UI serves the live dashboard at /ui: "auto" (the default) when
+	// Listen is loopback, "true" always, "false" never.
+	UI string `mapstructure:"ui"`
+}
+
+// ServesUI reports whether the listener serves the dashboard at /ui.
+func (h HTTP) ServesUI() bool {
+	switch uiMode(h.UI) {
+	case "true":
+		return true
+	case "false":
+		return false
+	default:
+		return h.Loopback()
+	}
+}
+
+// uiMode is http.ui's value as one of auto, true and false ("" when it
+// is none of them): a YAML boolean arrives as 1 or 0.
+func uiMode(v string) string {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "auto", "":
+		return "auto"
+	case "true", "1", "on", "yes":
+		return "true"
+	case "false", "0", "off", "no":
+		return "false"
+	}
+	return ""
 }
 
 // Loopback reports whether Listen binds only the loopback interface.
@@ -308,7 +337,7 @@ func Defaults() Config {
 			Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, AllowedOrigins: []string{},
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 90 * time.Second,
 			IdleTimeout: 2 * time.Minute, ShutdownTimeout: 15 * time.Second,
-			MaxConnections: 1024, MaxSessions: 2000, SessionIdleTimeout: 10 * time.Minute,
+			MaxConnections: 1024, MaxSessions: 2000, SessionIdleTimeout: 10 * time.Minute, UI: "auto",
 		},
 	}
 }
@@ -360,6 +389,7 @@ func defaultsMap() map[string]any {
 		"http.max_connections":           d.HTTP.MaxConnections,
 		"http.max_sessions":              d.HTTP.MaxSessions,
 		"http.session_idle_timeout":      d.HTTP.SessionIdleTimeout,
+		"http.ui":                        d.HTTP.UI,
 	}
 	for name, p := range d.Rate.Policies {
 		m["rate.policies."+name+".limit"] = p.Limit
@@ -714,6 +744,9 @@ func (h HTTP) problems() []error {
 	}
 	if h.MaxSessions < 1 || h.MaxSessions > 1<<20 {
 		add("http.max_sessions", "%d is out of range (1 to 1048576)", h.MaxSessions)
+	}
+	if uiMode(h.UI) == "" {
+		add("http.ui", "%q is not auto, true or false", h.UI)
 	}
 	return p
 }

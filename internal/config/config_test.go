@@ -798,3 +798,36 @@ func TestTLSSettingsWithAURLWithoutTLSAreAProblemNamingRedisTLS(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+func TestHTTPUIIsOnForLoopbackByDefaultAndTakesABooleanOrAuto(t *testing.T) {
+	isolate(t)
+	for _, c := range []struct {
+		file, listen string
+		want         bool
+	}{
+		{"", "127.0.0.1:8080", true},
+		{"", "[::1]:8080", true},
+		{"", "10.0.0.5:8080", false},
+		{"http:\n  ui: false\n", "127.0.0.1:8080", false},
+		{"http:\n  ui: true\n", "10.0.0.5:8080", true},
+		{"http:\n  ui: auto\n", "10.0.0.5:8080", false},
+	} {
+		writeFile(t, "config.yaml", c.file)
+		cfg, err := config.Load(flags(t))
+		if err != nil {
+			t.Fatalf("%q: %v", c.file, err)
+		}
+		cfg.HTTP.Listen = c.listen
+		if got := cfg.HTTP.ServesUI(); got != c.want {
+			t.Errorf("%q on %s: ServesUI %v, want %v", c.file, c.listen, got, c.want)
+		}
+	}
+	writeFile(t, "config.yaml", "transport: http\nhttp:\n  ui: sometimes\n")
+	cfg, err := config.Load(flags(t))
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "http.ui") {
+		t.Errorf("http.ui sometimes: %v, want a problem naming http.ui", err)
+	}
+}

@@ -50,6 +50,9 @@ type Spec[In, Out any] struct {
 	// (who called, when it was recorded); an argument of such a name is
 	// refused saying so.
 	Stamped []string
+	// Meta, when set, is the tool's _meta in tools/list (an MCP App's
+	// ui.resourceUri).
+	Meta map[string]any
 }
 
 // Tool is a tool ready to register: its definition with raw schemas, and a
@@ -83,6 +86,9 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 	}
 	def := mcp.NewToolWithRawSchema(spec.Name, spec.Description, Marshal(in))
 	def.RawOutputSchema = Marshal(out)
+	if spec.Meta != nil {
+		def.Meta = mcp.NewMetaFromMap(spec.Meta)
+	}
 	h := spec.Hints
 	def.Annotations = mcp.ToolAnnotation{
 		Title:           spec.Title,

@@ -24,6 +24,8 @@ import (
 // Metrics is one server's registry.
 type Metrics struct {
 	running   atomic.Int64
+	total     atomic.Uint64 // tool calls finished
+	failed    atomic.Uint64 // of them, ended in an error
 	reg       *prometheus.Registry
 	calls     *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
@@ -67,8 +69,10 @@ func New(version string) *Metrics {
 // Observe counts one finished call; it is an mcpkit.Observer.
 func (m *Metrics) Observe(_ context.Context, c mcpkit.Call) {
 	outcome := "ok"
+	m.total.Add(1)
 	if c.Err != nil {
 		outcome = string(fault.CodeOf(c.Err))
+		m.failed.Add(1)
 	}
 	m.calls.WithLabelValues(c.Tool, outcome).Inc()
 	m.duration.WithLabelValues(c.Tool).Observe(c.Duration.Seconds())
@@ -86,6 +90,10 @@ func (m *Metrics) Track(h server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return h(ctx, req)
 	}
 }
+
+// Totals are the tool calls finished since the start, and how many of
+// them ended in an error.
+func (m *Metrics) Totals() (calls, errors uint64) { return m.total.Load(), m.failed.Load() }
 
 // Running is the number of tool calls running now.
 func (m *Metrics) Running() int64 { return m.running.Load() }
