@@ -73,8 +73,17 @@ type Deps struct {
 	// RecordArguments is what a call record keeps of the arguments
 	// (audit.record_arguments): "identifying" (the default) or "all".
 	RecordArguments string
+	// Dashboard answers show_dashboard: the overview of streams, groups,
+	// locks, rates and the server's health.
+	Dashboard Dashboard
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+// Dashboard is what show_dashboard needs: the live overview
+// (internal/dashboard).
+type Dashboard interface {
+	Overview(ctx context.Context) (*Overview, error)
 }
 
 // Stamp, and what it names, are the stream package's.

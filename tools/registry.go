@@ -19,5 +19,6 @@ func All(d *Deps) []mcpkit.Tool {
 		claimEvents(d),
 		ackEvents(d),
 		streamInfo(d),
+		showDashboard(d),
 	}
 }

@@ -35,6 +35,8 @@ var hints = map[string]mcpkit.Hints{
 	// Settles entries for good; acknowledging again changes nothing more.
 	"ack_events":  {ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
 	"stream_info": {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+	// Reads the overview; calling again only reads again.
+	"show_dashboard": {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 }
 
 func TestEveryToolStatesAllFourAnnotationHintsTruly(t *testing.T) {

@@ -29,7 +29,7 @@ type writeOut struct {
 }
 
 var allTools = []string{"ack_events", "acquire_lock", "audit_log", "check_rate", "claim_events", "emit_workflow_event", "extend_lock",
-	"get_context", "publish_ccwj_delta", "read_stream", "release_lock", "stream_info", "submit_feedback", "verify_audit"}
+	"get_context", "publish_ccwj_delta", "read_stream", "release_lock", "show_dashboard", "stream_info", "submit_feedback", "verify_audit"}
 
 // exerciseEveryTool lists the tools, calls each one over c, and reads what
 // each left in Redis under prefix.
@@ -209,6 +209,24 @@ func exerciseEveryTool(t *testing.T, c *client.Client, rdb *redis.Client, prefix
 	if p, err := rdb.XPending(ctx, events, "g1").Result(); err != nil || p.Count != 0 {
 		t.Errorf("XPENDING %s g1 = %+v, %v", events, p, err)
 	}
+
+	// The overview shows the group, and the lock released above is gone.
+	var ov struct {
+		Streams []struct {
+			Name   string `json:"name"`
+			Length int64  `json:"length"`
+		} `json:"streams"`
+		Groups []struct {
+			Stream string `json:"stream"`
+			Name   string `json:"name"`
+		} `json:"groups"`
+		Locks []any `json:"locks"`
+	}
+	okOver(t, c, "show_dashboard", `{}`, &ov)
+	if len(ov.Streams) != 4 || ov.Streams[3].Name != "workflow_events" || ov.Streams[3].Length != 1 ||
+		len(ov.Groups) != 1 || ov.Groups[0].Name != "g1" || len(ov.Locks) != 0 {
+		t.Errorf("show_dashboard = %+v", ov)
+	}
 }
 
 // callRecords returns the server's own records of tool calls under prefix.
@@ -335,7 +353,7 @@ func TestOverStreamableHTTPInEveryEraAndOverSSEEveryToolWritesWhatItShould(t *te
 			}
 			want := map[string]int{"publish_ccwj_delta": 1, "submit_feedback": 1, "emit_workflow_event": 1, "read_stream": 4,
 				"get_context": 1, "acquire_lock": 1, "extend_lock": 1, "release_lock": 1, "check_rate": 1,
-				"claim_events": 1, "ack_events": 1, "stream_info": 1}
+				"claim_events": 1, "ack_events": 1, "stream_info": 1, "show_dashboard": 1}
 			if fmt.Sprint(byTool) != fmt.Sprint(want) {
 				t.Errorf("call records by tool = %v, want %v", byTool, want)
 			}

@@ -60,8 +60,9 @@ process and speaks JSON-RPC on its stdin and stdout. Logs go to stderr.
 
 With --transport http, serve on one listener (--listen, default
 127.0.0.1:8080): Streamable HTTP at /mcp, the legacy HTTP+SSE transport at
-/sse (messages to /message), /healthz, /readyz (Redis answers PING) and
-/metrics (Prometheus). Beyond loopback the server needs bearer tokens
+/sse (messages to /message), /healthz, /readyz (Redis answers PING),
+/metrics (Prometheus) and the live dashboard at /ui (read-only; on by
+default on loopback, http.ui). Beyond loopback the server needs bearer tokens
 (http.auth_tokens, or MCP_REDIS_HTTP_AUTH_TOKENS="name=token,…").
 SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 		Args: cobra.NoArgs,

@@ -31,6 +31,7 @@ const EXPECTED_TOOLS = [
   "publish_ccwj_delta",
   "read_stream",
   "release_lock",
+  "show_dashboard",
   "stream_info",
   "submit_feedback",
   "verify_audit",
@@ -276,6 +277,14 @@ async function main() {
   if (out) {
     const g = (out.groups ?? []).find((x) => x.name === group);
     expect(out.length >= 1 && g?.pending === 0 && g?.lag === 0, `stream_info: ${JSON.stringify(out)}`);
+  }
+
+  out = await call("show_dashboard", {});
+  if (out) {
+    expect(
+      Array.isArray(out.streams) && out.streams.length === 4 && out.server?.redis_ok === true,
+      `show_dashboard: ${JSON.stringify(out).slice(0, 300)}`,
+    );
   }
 
   out = await call("verify_audit", {});

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/config"
+	"github.com/mcp-redis/mcp-redis/internal/dashboard"
 	"github.com/mcp-redis/mcp-redis/internal/embedded"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
@@ -57,6 +58,8 @@ type App struct {
 	looking     sync.WaitGroup
 	embedded    *embedded.Redis // the in-process Redis, for redis.url "embedded"
 	resources   *resourceSet    // the MCP resources and their subscriptions
+	live        *dashboard.Live // the dashboard's live updates
+	ui          *dashboard.Handler
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -83,6 +86,18 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	deps.Locks = locker
 	deps.Limiter = ratelimit.New(conn.Writer, keys)
 	deps.Groups = newGroups(cfg, conn, keys)
+	m := metrics.New(Version)
+	// The one Redis subscription starts with the first subscriber: a
+	// resource subscription, a dashboard page, or an overview (it counts
+	// the entries per minute from the notices).
+	var res *resourceSet
+	listen := func() {
+		if res != nil {
+			res.listen()
+		}
+	}
+	collector := newCollector(cfg, conn, keys, deps, locker, m, listen, log)
+	deps.Dashboard = collector
 
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
@@ -92,7 +107,6 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		opts = append(opts, server.WithLogger(log))
 	}
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
-	m := metrics.New(Version)
 	conn.Client.AddHook(m.RedisHook())
 	obs := m.Observe
 	if cfg.Audit.ToolCalls {
@@ -107,7 +121,13 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
 	}
 	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}
-	a.resources = newResources(cfg, conn, keys, chained, locker, s, log)
+	if err := addDashboardApp(s); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	a.live, a.ui = newDashboard(cfg, keys, chained, collector, all, listen, log)
+	res = newResources(cfg, conn, keys, chained, locker, s, a.live, log)
+	a.resources = res
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopLooking = stop
 	a.embedded = emb
@@ -223,6 +243,9 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 		Metrics: a.Metrics.Handler(),
 		Log:     a.Log,
 	}
+	if h.ServesUI() {
+		t.UIPages, t.UIAPI = a.ui.Pages(), a.ui.API()
+	}
 	return t.Serve(ctx, ln)
 }
 
@@ -231,6 +254,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	a.stopLooking()
 	a.looking.Wait()
+	a.live.Close()
 	a.resources.Close()
 	a.locker.Close()
 	if a.checkpoints != nil {

@@ -30,6 +30,10 @@ var forbidden = map[string][]string{
 	// The resources speak MCP and read Redis only through the domain
 	// packages and notify, never the tools, transports or configuration.
 	"internal/resources": {"github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/app", module + "internal/transport", module + "internal/httpsec", module + "internal/embedded", module + "tools"},
+	// The dashboard is a view over the tools and the domain packages:
+	// it serves HTTP handlers the transport mounts, and knows nothing of
+	// the configuration, the transports or the embedded Redis.
+	"internal/dashboard": {"github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/app", module + "internal/transport", module + "internal/httpsec", module + "internal/embedded"},
 	// The tools speak MCP only through mcpkit and Redis only through the
 	// domain packages.
 	"tools": {"github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/transport", module + "internal/httpsec", module + "internal/app", module + "internal/embedded"},

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -36,12 +38,23 @@ var records = map[string]reflect.Type{
 // newResources adds the resources, their templates and subscriptions to s,
 // which must not serve yet: the options it needs (the resources capability
 // with subscribe, completions) are applied to s here.
-func newResources(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, st resources.Streams, locker *lock.Locker, s *server.MCPServer, log *slog.Logger) *resourceSet {
+//
+// The one Redis subscription also feeds also (the dashboard's live
+// updates).
+func newResources(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, st resources.Streams, locker *lock.Locker, s *server.MCPServer, also listener, log *slog.Logger) *resourceSet {
 	r := &resources.Reader{Streams: st, Locks: locker, Keys: keys, Records: records,
 		MaxEntryBytes: cfg.Limits.MaxEntryBytes, Timeout: cfg.Redis.Timeout, Log: log}
 	svc := resources.New(r, log)
+	notice := func(channel, payload string) {
+		svc.Notice(channel, payload)
+		also.Notice(channel, payload)
+	}
+	resubscribed := func() {
+		svc.Resubscribed()
+		also.Resubscribed()
+	}
 	l := notify.NewListener(conn.Client, resources.Channels(keys, cfg.Redis.ShardedPubSub), cfg.Redis.ShardedPubSub,
-		svc.Notice, svc.Resubscribed, log)
+		notice, resubscribed, log)
 	svc.SetListening(l)
 	for _, o := range svc.ServerOptions() {
 		o(s)
@@ -49,6 +62,16 @@ func newResources(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, st 
 	svc.Register(s)
 	return &resourceSet{svc: svc, listener: l}
 }
+
+// listener is told of the notices the one subscription hears.
+type listener interface {
+	Notice(channel, payload string)
+	Resubscribed()
+}
+
+// listen starts the Redis subscription (once), waiting up to a second
+// for Redis to confirm it.
+func (r *resourceSet) listen() { r.listener.Start(context.Background(), time.Second) }
 
 // Close ends the Redis subscription, then the subscriptions it fed.
 func (r *resourceSet) Close() {

@@ -46,7 +46,9 @@ func Needs(cfg config.Config) [][]string {
 		[]string{publish, k.LockEvents(), "n"}, []string{subscribe, k.LockEvents()})
 	rate := k.Rate("p", "s")
 	n = append(n, []string{"type", rate}, []string{"zremrangebyscore", rate, "0", "1"}, []string{"zcard", rate},
-		[]string{"zadd", rate, "0", "m"}, []string{"zrange", rate, "0", "1"}, []string{"pexpire", rate, "1"})
+		[]string{"zadd", rate, "0", "m"}, []string{"zrange", rate, "0", "1"}, []string{"pexpire", rate, "1"},
+		// The dashboard's overview finds the locks and rate subjects.
+		[]string{"zcount", rate, "0", "1"}, []string{"scan", "0"})
 	n = append(n, groupNeeds(k, publish)...)
 	if cfg.Redis.WaitReplicas > 0 {
 		n = append(n, []string{"wait", "1", "1"})

@@ -44,7 +44,11 @@ type HTTP struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics.
 	Metrics http.Handler
-	Log     *slog.Logger
+	// UIPages, when set, serves the dashboard's page at /ui (no token:
+	// it holds no data), and UIAPI its data at /ui/api/ (behind the
+	// bearer check).
+	UIPages, UIAPI http.Handler
+	Log            *slog.Logger
 
 	sessions *sessions
 }
@@ -90,6 +94,11 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	mux.Handle("POST /message", auth(body(http.HandlerFunc(sse.handleMessage))))
 	mux.Handle("/message", auth(http.HandlerFunc(sse.handleMessage)))
 	mux.Handle("/metrics", auth(h.Metrics))
+	if h.UIPages != nil {
+		mux.Handle("/ui", h.UIPages)
+		mux.Handle("/ui/", h.UIPages)
+		mux.Handle("/ui/api/", auth(h.UIAPI))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
