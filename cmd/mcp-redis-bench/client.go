@@ -79,6 +79,10 @@ type answer struct {
 		Content []struct {
 			Text string `json:"text"`
 		} `json:"content"`
+		Contents []struct { // resources/read's
+			MimeType string `json:"mimeType"`
+			Text     string `json:"text"`
+		} `json:"contents"`
 	} `json:"result"`
 	Error *struct {
 		Code    int    `json:"code"`

@@ -19,6 +19,8 @@
 //
 //	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH]
 //	    [--n 5000] [--conc 1,8] [--rounds 5] [--cold 20] [--audit=true]
+//	go run ./cmd/mcp-redis-bench --subscribe    (subscribe.go)
+//	go run ./cmd/mcp-redis-bench --dashboard    (dashboard.go)
 package main
 
 import (
@@ -65,9 +67,13 @@ func main() {
 	flag.BoolVar(&o.audit, "audit", true, "the per-call audit (MCP_REDIS_AUDIT_TOOL_CALLS)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop after this long")
 	subscribe := flag.Bool("subscribe", false, "measure only write → notifications/resources/updated latency: 50 subscribers per protocol era, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
+	dashboard := flag.Bool("dashboard", false, "measure only the web dashboard: page weight, and its live tail to 50 tabs (and one stalled) beside 50 raw SUBSCRIBE clients, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
 	flag.Parse()
 	if *subscribe {
 		os.Exit(runSubscribe(o))
+	}
+	if *dashboard {
+		os.Exit(runDashboard(o))
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mcp-redis-bench:", err)

@@ -349,6 +349,7 @@ func latencies(ws []write, arrivals [][]time.Duration) (lo, hi []time.Duration, 
 type write struct {
 	sent, done time.Duration
 	applied    time.Duration // the entry id's ms; 0 when unknown
+	id         string        // the entry id; "" when unknown
 	err        error
 }
 
@@ -378,6 +379,7 @@ func paced(ctx context.Context, writers []*session, base time.Time, start time.D
 						EntryID string `json:"entry_id"`
 					}
 					_ = json.Unmarshal([]byte(a.Result.Content[0].Text), &out)
+					w.id = out.EntryID
 					msPart, _, _ := strings.Cut(out.EntryID, "-")
 					if t, err := strconv.ParseInt(msPart, 10, 64); err == nil {
 						w.applied = time.UnixMilli(t).Sub(base)
