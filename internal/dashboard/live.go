@@ -41,9 +41,10 @@ const (
 	pollEvery = time.Second
 	// workflowEvery bounds how often a page is told its workflow changed.
 	workflowEvery = 250 * time.Millisecond
-	// gather is how long a reader waits after a notice before it reads, so
-	// that a burst of writes goes out as one event, not one each (at 1,000
-	// writes/s, 50 pages took ~30,000 socket writes a second without it).
+	// gather is the least time between two reads of a stream after
+	// notices: a lone write is read at once, a burst within it goes out
+	// as one event, not one each (at 1,000 writes/s, 50 pages took
+	// ~30,000 socket writes a second without it).
 	gather = 20 * time.Millisecond
 )
 
@@ -448,7 +449,8 @@ func (f *follower) run() {
 	defer f.l.running.Done()
 	var (
 		tabs   []*Tab
-		cursor string // the newest id read; "" until the first page joins
+		cursor string    // the newest id read; "" until the first page joins
+		last   time.Time // when the last read began
 	)
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
@@ -480,16 +482,19 @@ func (f *follower) run() {
 			}
 			continue
 		case <-f.wake:
-			select {
-			case <-time.After(gather):
-			case <-f.l.stop:
-				return
+			if wait := gather - time.Since(last); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-f.l.stop:
+					return
+				}
 			}
 		case <-tick.C:
 		}
 		if len(tabs) == 0 || cursor == "" {
 			continue
 		}
+		last = time.Now()
 		cursor = f.round(tabs, cursor)
 	}
 }
