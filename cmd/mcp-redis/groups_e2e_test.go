@@ -402,6 +402,15 @@ func TestABlockingClaimWakesOnAnotherServersWriteAndACancelledOneClaimsNothing(t
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("a claim given up on returned after %v", took)
 	}
+	// The client sends notifications/cancelled as it gives up; a ping
+	// answered after it means the worker has read it (one reader, in
+	// order), so the write below comes after the cancellation, not in a
+	// race with it.
+	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := worker.c.Ping(pctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	pcancel()
 	var w writeOut
 	must(t, writer, "submit_feedback", map[string]any{"feedback": "next", "event_id": "F-2"}, &w)
 	time.Sleep(1200 * time.Millisecond)
