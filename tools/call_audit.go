@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mcp-redis/mcp-redis/internal/clip"
@@ -26,74 +27,132 @@ const (
 	maxArgumentBytes = 1024
 )
 
-// CallAuditor returns an observer that records every tool call in the audit
-// stream: module mcp-redis, procedure = the tool, status ok or error (and
-// error_code, the class), its duration, input size and error, in inputs
-// the arguments that identify the action (all of them but secrets with
+// maxRecordsInFlight bounds the call records being written at once when
+// they are not awaited: past it, the next call's answer waits for a slot
+// (it is never dropped).
+const maxRecordsInFlight = 256
+
+// Auditor records every tool call in the audit stream: module mcp-redis,
+// procedure = the tool, status ok or error (and error_code, the class),
+// its duration, input size and error, in inputs the arguments that
+// identify the action (all of them but secrets with
 // audit.record_arguments all) and in outputs what happened, stamped with
 // the call's provenance and origin server. A lock's token is never kept.
 //
 // A successful audit_log call is not recorded again: its own entry, stamped
 // with the same provenance, is the record, and a second entry saying the
-// same would only double the trail. The record is written before the
-// call's answer is sent; when Redis cannot take it, the failure is logged.
-// A call that failed because Redis was unavailable is logged, not
-// recorded: the record would wait for the same Redis and double the time
-// the caller waits for its answer.
-func CallAuditor(d *Deps, timeout time.Duration, log *slog.Logger) mcpkit.Observer {
-	return func(ctx context.Context, c mcpkit.Call) {
-		if c.Tool == "audit_log" && c.Err == nil {
-			return
-		}
-		if fault.CodeOf(c.Err) == fault.Unavailable {
-			log.Warn("tool call not audited: redis unavailable", "tool", c.Tool, "err", c.Err)
-			return
-		}
-		ms := float64(c.Duration.Microseconds()) / 1000
-		n := len(c.Args)
-		p := c.Provenance
-		rec := &AuditRecord{
-			AuditLogInput: AuditLogInput{Module: Module, Procedure: mcpkit.Name(c.Tool), Status: "ok"},
-			DurationMS:    &ms, InputBytes: &n,
-			Stamp: Stamp{Caller: p.Caller, MCPSessionID: p.SessionID, Client: p.Client, Origin: OriginServer},
-		}
-		inputs := c.Inputs
-		if d.RecordArguments == "all" {
-			// Every argument as given, and what applied when one was left
-			// out (the policy of check_rate).
-			inputs = allArguments(c.Args, c.Secret)
-			for k, v := range c.Inputs {
-				if _, given := inputs[k]; !given && inputs != nil {
-					inputs[k] = v
-				}
+// same would only double the trail. A call that failed because Redis was
+// unavailable is logged, not recorded: the record would wait for the same
+// Redis and double the time the caller waits for its answer.
+//
+// The record is built before the call's answer is sent. With Wait it is
+// also written first (one more round trip per call); without, it is
+// written in the background, at most maxRecordsInFlight at a time, and
+// records written at once go to Redis together (the chain's one pipeline
+// per batch): the call's answer does not wait for its record. A record
+// Redis cannot take is logged and counted (Failed), never dropped
+// unannounced; Close waits for those in flight. What a crash (SIGKILL,
+// power) can lose is the records in flight then: those of the calls
+// answered in the last round trip to Redis, at most maxRecordsInFlight.
+type Auditor struct {
+	d       *Deps
+	timeout time.Duration
+	log     *slog.Logger
+	wait    bool
+	failed  func()
+	slots   chan struct{}
+	running sync.WaitGroup
+}
+
+// NewAuditor returns the Auditor of d's streams; wait writes each record
+// before the call is answered; failed, when set, is told of each record
+// that could not be written.
+func NewAuditor(d *Deps, timeout time.Duration, log *slog.Logger, wait bool, failed func()) *Auditor {
+	if failed == nil {
+		failed = func() {}
+	}
+	return &Auditor{d: d, timeout: timeout, log: log, wait: wait, failed: failed, slots: make(chan struct{}, maxRecordsInFlight)}
+}
+
+// Close waits for the records still being written.
+func (a *Auditor) Close() { a.running.Wait() }
+
+// Observe records c; it is an mcpkit.Observer.
+func (a *Auditor) Observe(ctx context.Context, c mcpkit.Call) {
+	d, log := a.d, a.log
+	if c.Tool == "audit_log" && c.Err == nil {
+		return
+	}
+	if fault.CodeOf(c.Err) == fault.Unavailable {
+		log.Warn("tool call not audited: redis unavailable", "tool", c.Tool, "err", c.Err)
+		return
+	}
+	ms := float64(c.Duration.Microseconds()) / 1000
+	n := len(c.Args)
+	p := c.Provenance
+	rec := &AuditRecord{
+		AuditLogInput: AuditLogInput{Module: Module, Procedure: mcpkit.Name(c.Tool), Status: "ok"},
+		DurationMS:    &ms, InputBytes: &n,
+		Stamp: Stamp{Caller: p.Caller, MCPSessionID: p.SessionID, Client: p.Client, Origin: OriginServer},
+	}
+	inputs := c.Inputs
+	if d.RecordArguments == "all" {
+		// Every argument as given, and what applied when one was left
+		// out (the policy of check_rate).
+		inputs = allArguments(c.Args, c.Secret)
+		for k, v := range c.Inputs {
+			if _, given := inputs[k]; !given && inputs != nil {
+				inputs[k] = v
 			}
 		}
-		rec.Inputs = object(inputs)
-		rec.Outputs = object(c.Outputs)
-		if c.Err != nil {
-			rec.Status = "error"
-			rec.ErrorCode = mcpkit.Name(fault.CodeOf(c.Err))
-			rec.Error = clip.String(c.Message, maxErrorBytes)
+	}
+	rec.Inputs = object(inputs)
+	rec.Outputs = object(c.Outputs)
+	if c.Err != nil {
+		rec.Status = "error"
+		rec.ErrorCode = mcpkit.Name(fault.CodeOf(c.Err))
+		rec.Error = clip.String(c.Message, maxErrorBytes)
+	}
+	if c.Valid {
+		// Copy the ids of a valid call, so read_stream filters find it.
+		var ids struct {
+			WorkflowID mcpkit.Name `json:"workflow_id"`
+			SessionID  mcpkit.Name `json:"session_id"`
+			UserID     mcpkit.Name `json:"user_id"`
 		}
-		if c.Valid {
-			// Copy the ids of a valid call, so read_stream filters find it.
-			var ids struct {
-				WorkflowID mcpkit.Name `json:"workflow_id"`
-				SessionID  mcpkit.Name `json:"session_id"`
-				UserID     mcpkit.Name `json:"user_id"`
-			}
-			_ = json.Unmarshal(c.Args, &ids)
-			rec.WorkflowID, rec.SessionID, rec.UserID = ids.WorkflowID, ids.SessionID, ids.UserID
-		}
-		// The record is written even when the call's own context was
-		// cancelled or ran out.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		_ = json.Unmarshal(c.Args, &ids)
+		rec.WorkflowID, rec.SessionID, rec.UserID = ids.WorkflowID, ids.SessionID, ids.UserID
+	}
+	// The record is written even when the call's own context was
+	// cancelled or ran out.
+	ctx = context.WithoutCancel(ctx)
+	r := stream.Record{Stream: keyspace.AuditLog, Value: rec, ID: (*string)(&rec.LogID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	if a.wait {
 		defer cancel()
-		if _, err := d.write(ctx, stream.Record{
-			Stream: keyspace.AuditLog, Value: rec, ID: (*string)(&rec.LogID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
-		}); err != nil {
-			log.Warn("tool call not audited", "tool", c.Tool, "err", err)
-		}
+		a.done(c.Tool, a.d.enqueue(ctx, r))
+		return
+	}
+	a.slots <- struct{}{}
+	a.running.Add(1)
+	// Handed on here, in the order the calls end; only the wait for Redis
+	// is in the background.
+	wait := a.d.enqueue(ctx, r)
+	go func() {
+		defer func() {
+			cancel()
+			<-a.slots
+			a.running.Done()
+		}()
+		a.done(c.Tool, wait)
+	}()
+}
+
+// done waits for a record's write and reports a failure.
+func (a *Auditor) done(tool string, wait func() (stream.Written, error)) {
+	if _, err := wait(); err != nil {
+		a.failed()
+		a.log.Warn("tool call not audited", "tool", tool, "err", err)
 	}
 }
 

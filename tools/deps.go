@@ -106,10 +106,16 @@ func Timestamp(t time.Time) string { return stream.Timestamp(t) }
 // stamp with no origin is a client's entry: it takes the call's
 // provenance, which only the transport knows.
 func (d *Deps) write(ctx context.Context, r stream.Record) (stream.Written, error) {
+	return d.enqueue(ctx, r)()
+}
+
+// enqueue is write that does not wait for Redis (stream.Writer.Enqueue):
+// the record is handed on before it returns.
+func (d *Deps) enqueue(ctx context.Context, r stream.Record) func() (stream.Written, error) {
 	if r.Stamp.Origin == "" {
 		p := mcpkit.ProvenanceFrom(ctx)
 		r.Stamp.Caller, r.Stamp.MCPSessionID, r.Stamp.Client, r.Stamp.Origin = p.Caller, p.SessionID, p.Client, OriginClient
 	}
 	w := stream.Writer{Appender: d.Streams, MaxEntryBytes: d.MaxEntryBytes, MaxClockSkew: d.MaxClockSkew, Now: d.Now}
-	return w.Write(ctx, r)
+	return w.Enqueue(ctx, r)
 }

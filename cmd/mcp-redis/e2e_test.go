@@ -173,6 +173,7 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 	}
 
 	// Every call above except audit_log's own was audited by the server.
+	settled(t, rdb, prefix)
 	calls, err := rdb.XRange(ctx, prefix+"audit_log_stream", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)

@@ -229,9 +229,11 @@ func exerciseEveryTool(t *testing.T, c *client.Client, rdb *redis.Client, prefix
 	}
 }
 
-// callRecords returns the server's own records of tool calls under prefix.
+// callRecords returns the server's own records of tool calls under prefix,
+// once they are all written (settled).
 func callRecords(t *testing.T, rdb *redis.Client, prefix string) []redis.XMessage {
 	t.Helper()
+	settled(t, rdb, prefix)
 	msgs, err := rdb.XRange(context.Background(), prefix+"audit_log_stream", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +245,24 @@ func callRecords(t *testing.T, rdb *redis.Client, prefix string) []redis.XMessag
 		}
 	}
 	return out
+}
+
+// settled waits until the audit stream under prefix stops growing: the
+// server writes its call records in the background (audit.tool_calls_wait
+// false), each within a round trip or two of the call's answer.
+func settled(t *testing.T, rdb *redis.Client, prefix string) {
+	t.Helper()
+	last := int64(-1)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n, err := rdb.XLen(context.Background(), prefix+"audit_log_stream").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == last {
+			return
+		}
+		last = n
+	}
 }
 
 // noSecretUnder fails when any value of any key under prefix contains one

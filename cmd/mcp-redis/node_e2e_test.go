@@ -247,6 +247,7 @@ func TestNodeSDKClientCallsEveryToolOverStreamableHTTPAndSSE(t *testing.T) {
 
 			// Each call but audit_log's own is recorded, naming the token
 			// (never the token itself) and the one MCP session of the run.
+			settled(t, rdb, prefix)
 			recs, err := rdb.XRange(ctx, prefix+"audit_log_stream", since, "+").Result()
 			if err != nil {
 				t.Fatal(err)

@@ -58,6 +58,7 @@ type App struct {
 	looking     sync.WaitGroup
 	embedded    *embedded.Redis // the in-process Redis, for redis.url "embedded"
 	resources   *resourceSet    // the MCP resources and their subscriptions
+	auditor     *tools.Auditor  // the call records; nil with audit.tool_calls false
 	live        *dashboard.Live // the dashboard's live updates
 	ui          *dashboard.Handler
 }
@@ -109,10 +110,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
 	conn.Client.AddHook(m.RedisHook())
 	obs := m.Observe
+	var auditor *tools.Auditor
 	if cfg.Audit.ToolCalls {
-		audit := tools.CallAuditor(deps, cfg.Redis.Timeout, log)
+		auditor = tools.NewAuditor(deps, cfg.Redis.Timeout, log, cfg.Audit.ToolCallsWait, m.RecordFailed)
 		obs = func(ctx context.Context, c mcpkit.Call) {
-			audit(ctx, c)
+			auditor.Observe(ctx, c)
 			m.Observe(ctx, c)
 		}
 	}
@@ -120,7 +122,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	for _, t := range all {
 		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
 	}
-	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints}
+	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor}
 	if err := addDashboardApp(s); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -249,11 +251,24 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 	return t.Serve(ctx, ln)
 }
 
+// Settle waits until the call records of the calls answered so far are
+// written (audit.tool_calls_wait false writes them in the background).
+func (a *App) Settle() {
+	if a.auditor != nil {
+		a.auditor.Close()
+	}
+}
+
 // Close ends the lock subscription and the checkpointer, and releases
 // Redis.
 func (a *App) Close() error {
 	a.stopLooking()
 	a.looking.Wait()
+	if a.auditor != nil {
+		// The call records still being written go out before Redis
+		// closes.
+		a.auditor.Close()
+	}
 	a.live.Close()
 	a.resources.Close()
 	a.locker.Close()

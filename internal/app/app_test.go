@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -125,6 +126,7 @@ func text(res *mcp.CallToolResult) string {
 
 func (h *harness) entries(stream string) []redis.XMessage {
 	h.t.Helper()
+	h.app.Settle()
 	msgs, err := h.rdb.XRange(context.Background(), h.keys.Stream(stream), "-", "+").Result()
 	if err != nil {
 		h.t.Fatal(err)
@@ -227,5 +229,40 @@ func TestReadStreamDecodesEntriesBackToTheirTypes(t *testing.T) {
 	ctx := h.ok("get_context", `{"workflow_id":"wf"}`)
 	if ctx["context"].(map[string]any)["plan"].(map[string]any)["n"] != float64(42) {
 		t.Errorf("context = %v", ctx)
+	}
+}
+
+// Call records are written in the background, in the order the calls
+// ended, and every one of them arrives; with audit.tool_calls_wait each is
+// there before its call is answered.
+func TestCallRecordsAreWrittenInOrderAndWithWaitBeforeTheAnswer(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wait=%v", wait), func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.Audit.ToolCallsWait = wait })
+			var want []string
+			for i := range 50 {
+				id := fmt.Sprintf("e%02d", i)
+				h.ok("emit_workflow_event", `{"workflow_id":"wf","phase":"plan","event_type":"started","event_id":"`+id+`"}`)
+				want = append(want, id)
+				if wait {
+					// No Settle: the record is written before the answer.
+					n, err := h.rdb.XLen(context.Background(), h.keys.Stream(keyspace.AuditLog)).Result()
+					if err != nil || n != int64(i+1) {
+						t.Fatalf("after call %d the audit stream holds %d records (%v), want %d", i+1, n, err, i+1)
+					}
+				}
+			}
+			var got []string
+			for _, m := range h.entries(keyspace.AuditLog) {
+				var in struct {
+					EventID string `json:"event_id"`
+				}
+				_ = json.Unmarshal([]byte(fmt.Sprint(m.Values["inputs"])), &in)
+				got = append(got, in.EventID)
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("records %v, want %v", got, want)
+			}
+		})
 	}
 }

@@ -282,6 +282,10 @@ type Limits struct {
 // Audit controls the server's own record of every tool call.
 type Audit struct {
 	ToolCalls bool `mapstructure:"tool_calls"`
+	// ToolCallsWait writes each call's record before the call is
+	// answered (one more round trip per call); false writes it in the
+	// background, batched (tools.Auditor says what a crash can lose).
+	ToolCallsWait bool `mapstructure:"tool_calls_wait"`
 	// StdioCaller is the caller stamped on what a stdio client writes;
 	// "" means the OS user and host ("user@host").
 	StdioCaller string `mapstructure:"stdio_caller"`
@@ -361,6 +365,7 @@ func defaultsMap() map[string]any {
 		"redis.sharded_pubsub":           d.Redis.ShardedPubSub,
 		"limits.max_entry_bytes":         d.Limits.MaxEntryBytes,
 		"audit.tool_calls":               d.Audit.ToolCalls,
+		"audit.tool_calls_wait":          d.Audit.ToolCallsWait,
 		"audit.stdio_caller":             d.Audit.StdioCaller,
 		"audit.record_arguments":         d.Audit.RecordArguments,
 		"audit.max_clock_skew":           d.Audit.MaxClockSkew,

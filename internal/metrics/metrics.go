@@ -31,6 +31,8 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	inFlight  prometheus.Gauge
 	redisErrs *prometheus.CounterVec
+	// lostRecords counts the call records Redis could not take.
+	lostRecords prometheus.Counter
 }
 
 // New registers the metrics, with version as build info.
@@ -54,6 +56,10 @@ func New(version string) *Metrics {
 			Name: "mcp_redis_redis_errors_total",
 			Help: "Redis commands that failed, by kind: unreachable (network, timeout) or reply (an error reply).",
 		}, []string{"kind"}),
+		lostRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mcp_redis_call_records_failed_total",
+			Help: "Tool-call records (audit.tool_calls) that could not be written to the audit stream; each is also logged.",
+		}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "mcp_redis_build_info",
@@ -61,7 +67,7 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.reg.MustRegister(m.calls, m.duration, m.inFlight, m.redisErrs, info,
+	m.reg.MustRegister(m.calls, m.duration, m.inFlight, m.redisErrs, m.lostRecords, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -94,6 +100,9 @@ func (m *Metrics) Track(h server.ToolHandlerFunc) server.ToolHandlerFunc {
 // Totals are the tool calls finished since the start, and how many of
 // them ended in an error.
 func (m *Metrics) Totals() (calls, errors uint64) { return m.total.Load(), m.failed.Load() }
+
+// RecordFailed counts one call record that could not be written.
+func (m *Metrics) RecordFailed() { m.lostRecords.Inc() }
 
 // Running is the number of tool calls running now.
 func (m *Metrics) Running() int64 { return m.running.Load() }

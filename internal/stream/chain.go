@@ -58,6 +58,11 @@ type pending struct {
 }
 
 func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appended, error) {
+	return c.enqueue(ctx, sc, fields).wait(ctx, c.key)
+}
+
+// enqueue puts an entry on the queue, in the order of the calls.
+func (c *chainer) enqueue(ctx context.Context, sc *script, fields []Field) *pending {
 	pairs := make([]audit.Pair, len(fields))
 	size := 0
 	for i, f := range fields {
@@ -72,13 +77,18 @@ func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appen
 		go c.run()
 	}
 	c.mu.Unlock()
+	return p
+}
+
+// wait waits for p's outcome, or for ctx to end.
+func (p *pending) wait(ctx context.Context, key string) (Appended, error) {
 	select {
 	case <-p.done:
 		return p.out, p.err
 	case <-ctx.Done():
 		// The entry may still be written, as with any call whose answer
 		// is lost.
-		return Appended{}, rdb.Wrap("append to "+c.key, ctx.Err())
+		return Appended{}, rdb.Wrap("append to "+key, ctx.Err())
 	}
 }
 

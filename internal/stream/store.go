@@ -154,6 +154,35 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	return sc.outcome(res, err)
 }
 
+// Enqueue is Append that does not wait (stream.Enqueuer): on a chained
+// stream the entry joins the chain's queue before Enqueue returns, so
+// entries enqueued one after another are linked in that order and sent in
+// one pipeline; on another stream the append runs in the background.
+func (s *Store) Enqueue(ctx context.Context, a Append) func() (Appended, error) {
+	sc, err := s.script(a)
+	if err != nil {
+		return func() (Appended, error) { return Appended{}, err }
+	}
+	if c := s.chains[a.Stream]; c != nil {
+		p := c.enqueue(ctx, sc, a.Fields)
+		return func() (Appended, error) { return p.wait(ctx, c.key) }
+	}
+	type result struct {
+		out Appended
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := appendScript.Run(ctx, s.rdb, sc.keys, sc.args...).Slice()
+		out, err := sc.outcome(res, err)
+		done <- result{out, err}
+	}()
+	return func() (Appended, error) {
+		r := <-done
+		return r.out, r.err
+	}
+}
+
 func (s *Store) script(a Append) (*script, error) {
 	key := s.keys.Stream(a.Stream)
 	sc := &script{stream: a.Stream, key: key, keys: []string{key}, idemID: a.IdemID}

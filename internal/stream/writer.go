@@ -111,12 +111,29 @@ type Written struct {
 // whichever session it comes; without a caller-supplied id there is
 // nothing to retry and no fingerprint.
 func (w Writer) Write(ctx context.Context, r Record) (Written, error) {
+	return w.Enqueue(ctx, r)()
+}
+
+// Enqueuer is an Appender that can take an append without waiting for it:
+// Enqueue hands it on in the order of the calls (on a chained stream, to
+// its one pipeline), and the func it returns waits for the outcome.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, a Append) func() (Appended, error)
+}
+
+// Enqueue is Write that does not wait: the record is checked, filled and
+// handed to the Appender before it returns (in the order of the calls,
+// when the Appender is an Enqueuer), and the func it returns waits for the
+// outcome. Written this way, records sent one after another go to Redis
+// together.
+func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
+	fail := func(err error) func() (Written, error) { return func() (Written, error) { return Written{}, err } }
 	now := time.Now()
 	if w.Now != nil {
 		now = w.Now()
 	}
 	if err := w.normalise(r.Timestamp, now); err != nil {
-		return Written{}, err
+		return fail(err)
 	}
 	idem := *r.ID
 	if idem == "" {
@@ -125,10 +142,10 @@ func (w Writer) Write(ctx context.Context, r Record) (Written, error) {
 	r.Stamp.RecordedAt = Timestamp(now)
 	fields, err := Encode(r.Value)
 	if err != nil {
-		return Written{}, fault.Invalidf("arguments", "%v", err)
+		return fail(fault.Invalidf("arguments", "%v", err))
 	}
 	if err := checkSize(fields, w.MaxEntryBytes); err != nil {
-		return Written{}, err
+		return fail(err)
 	}
 	a := Append{Stream: r.Stream, Fields: fields, IdemID: idem, Notice: pick(fields, noticeFields[r.Stream])}
 	if idem != "" {
@@ -137,15 +154,24 @@ func (w Writer) Write(ctx context.Context, r Record) (Written, error) {
 	if r.Cell != nil {
 		a.Context = r.Cell()
 	}
-	res, err := w.Appender.Append(ctx, a)
-	if err != nil {
-		return Written{}, err
+	var wait func() (Appended, error)
+	if e, ok := w.Appender.(Enqueuer); ok {
+		wait = e.Enqueue(ctx, a)
+	} else {
+		wait = func() (Appended, error) { return w.Appender.Append(ctx, a) }
 	}
-	out := Written{Key: res.Key, EntryID: res.ID, ID: *r.ID, Timestamp: *r.Timestamp, Duplicate: res.Duplicate}
-	if res.Duplicate && res.Timestamp != "" {
-		out.Timestamp = res.Timestamp
+	id, ts := *r.ID, *r.Timestamp
+	return func() (Written, error) {
+		res, err := wait()
+		if err != nil {
+			return Written{}, err
+		}
+		out := Written{Key: res.Key, EntryID: res.ID, ID: id, Timestamp: ts, Duplicate: res.Duplicate}
+		if res.Duplicate && res.Timestamp != "" {
+			out.Timestamp = res.Timestamp
+		}
+		return out, nil
 	}
-	return out, nil
 }
 
 // normalise fills an absent timestamp with now, and puts a caller's in the
