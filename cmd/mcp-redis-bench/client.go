@@ -28,6 +28,7 @@ const protocol = "2025-11-25"
 type spec struct {
 	bin, dir, redisURL, prefix string
 	audit                      bool
+	env                        []string // more MCP_REDIS_*=… settings
 }
 
 func (s spec) with(prefix string) spec {
@@ -46,6 +47,7 @@ func (s spec) command(args ...string) *exec.Cmd {
 		}
 	}
 	cmd.Env = append(cmd.Env, "MCP_REDIS_AUDIT_TOOL_CALLS="+strconv.FormatBool(s.audit))
+	cmd.Env = append(cmd.Env, s.env...)
 	cmd.Dir, cmd.Stderr = s.dir, os.Stderr
 	return cmd
 }
@@ -65,6 +67,7 @@ type client struct {
 	// stop asks the server to exit.
 	stop func()
 	id   atomic.Int64
+	addr string // host:port of an HTTP server
 
 	closing sync.Once
 	exit    error
@@ -90,11 +93,10 @@ type answer struct {
 	} `json:"error"`
 }
 
-// startStdio spawns the server on stdio and initializes it: requests are
-// lines on its stdin, and one goroutine hands each line of its stdout to
-// the call waiting for that id.
-func startStdio(ctx context.Context, s spec) (*client, error) {
-	cmd := s.command()
+// startStdio spawns cmd, an MCP server on stdio, and initializes it:
+// requests are lines on its stdin, and one goroutine hands each line of
+// its stdout to the call waiting for that id.
+func startStdio(ctx context.Context, cmd *exec.Cmd) (*client, error) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -104,7 +106,7 @@ func startStdio(ctx context.Context, s spec) (*client, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("spawn %s: %w", s.bin, err)
+		return nil, fmt.Errorf("spawn %s: %w", cmd.Path, err)
 	}
 	var mu sync.Mutex // orders the writes, guards waiting
 	waiting := map[int64]chan *answer{}
@@ -176,7 +178,7 @@ func startHTTP(ctx context.Context, s spec) (*client, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("spawn %s: %w", s.bin, err)
 	}
-	c := &client{cmd: cmd, stop: func() { _ = cmd.Process.Signal(syscall.SIGTERM) }}
+	c := &client{cmd: cmd, addr: addr, stop: func() { _ = cmd.Process.Signal(syscall.SIGTERM) }}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 	var session string // set by initialize, before any call overlaps
 	c.send = func(ctx context.Context, id int64, msg []byte) (*answer, error) {
@@ -276,10 +278,38 @@ func (c *client) request(ctx context.Context, method string, params []byte) erro
 }
 
 func (c *client) auditLog(ctx context.Context, logID string) error {
-	return c.request(ctx, "tools/call", auditParams(logID))
+	return c.request(ctx, "tools/call", toolParams("audit_log", logID))
 }
 
 func (c *client) ping(ctx context.Context, _ string) error { return c.request(ctx, "ping", nil) }
+
+// emitEvent emits a workflow event whose event_id is logID.
+func (c *client) emitEvent(ctx context.Context, logID string) error {
+	return c.request(ctx, "tools/call", fmt.Appendf(nil, `{"name":"emit_workflow_event","arguments":`+
+		`{"workflow_id":"wf-checkout-incidents","phase":"triage","event_type":"phase_started","details":"bench","event_id":%q}}`, logID))
+}
+
+// mallocs is the HTTP server's go_memstats_mallocs_total (heap objects
+// allocated so far), read from its /metrics.
+func (c *client) mallocs(ctx context.Context) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, errors.New("/metrics has no go_memstats_mallocs_total")
+}
 
 func (c *client) pid() int { return c.cmd.Process.Pid }
 

@@ -1,26 +1,37 @@
 // Command mcp-redis-bench drives the real mcp-redis binary end to end
-// against a local Redis and prints what only the binary can tell:
+// against a local Redis and prints the table of issue 14, measured side by
+// side in one run, at each concurrency of --conc:
 //
-//   - audit_log and ping calls/s over stdio and over Streamable HTTP, at
-//     each concurrency of --conc, with p50 and p99, next to raw go-redis
-//     XADD of an entry of the same fields at the same concurrency;
-//   - the server's CPU time per call (from /proc/<pid>/stat);
-//   - cold start: spawn to the reply to initialize, over --cold spawns;
-//   - each server's peak RSS once its calls are done.
+//   - raw go-redis XADD of an audit entry (the floor);
+//   - audit_log and emit_workflow_event over stdio, per-call audit off,
+//     and emit_workflow_event with it on (the audit's cost);
+//   - audit_log over Streamable HTTP, audit off, stateful and stateless;
+//   - the reference TypeScript server's set over stdio (--reference);
+//   - a Go MCP server of one echo tool over stdio, mcp-go's stdio server
+//     as the project uses it (the transport floor);
 //
-// The series of one concurrency take turns in --rounds rounds, so load from
-// elsewhere falls on all of them alike; calls/s is the median over the
-// rounds. The in-process figures (the lock and rate scripts, stream
-// appends, against raw go-redis) are testing.B benchmarks beside their
-// code; the README's Performance section lists both.
+// each with calls/s and its ratio to raw XADD, p50 and p99, the server's
+// CPU per call (/proc/<pid>/stat) and, over HTTP, its Go allocations per
+// call (go_memstats_mallocs_total of /metrics); then cold start, peak RSS,
+// and the issue's targets, met or not.
+//
+// All servers are started once; the rows of one concurrency take turns in
+// --rounds rounds, so load from elsewhere falls on all of them alike;
+// calls/s is the median over the rounds. Every row uses the same lean
+// JSON-RPC client (client.go). The in-process figures are testing.B
+// benchmarks beside their code; the README's Performance section lists
+// both.
 //
 // Keys live under bench:<random>: and are deleted at the end (SCAN+DEL,
 // never FLUSH). It exits 1 when any call failed.
 //
 //	go run ./cmd/mcp-redis-bench [--redis-url redis://127.0.0.1:6379] [--bin PATH]
-//	    [--n 5000] [--conc 1,8] [--rounds 5] [--cold 20] [--audit=true]
+//	    [--reference DIR] [--n 5000] [--conc 1,8] [--rounds 5] [--cold 20]
 //	go run ./cmd/mcp-redis-bench --subscribe    (subscribe.go)
 //	go run ./cmd/mcp-redis-bench --dashboard    (dashboard.go)
+//
+// where DIR holds the reference server: npm install --prefix DIR
+// @modelcontextprotocol/server-redis@2025.4.25.
 package main
 
 import (
@@ -50,21 +61,25 @@ import (
 )
 
 type options struct {
-	redisURL, bin, conc string
-	n, rounds, cold     int
-	audit               bool
-	timeout             time.Duration
+	redisURL, bin, conc, reference string
+	n, rounds, cold                int
+	audit                          bool
+	timeout                        time.Duration
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == echoFlag {
+		os.Exit(serveEcho())
+	}
 	var o options
 	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis to run against (loopback only)")
 	flag.StringVar(&o.bin, "bin", "", "the mcp-redis binary (default: go build ./cmd/mcp-redis into a temp dir)")
+	flag.StringVar(&o.reference, "reference", "", "a directory holding the reference server ("+installReference+")")
 	flag.StringVar(&o.conc, "conc", "1,8", "concurrencies (calls in flight), comma-separated")
-	flag.IntVar(&o.n, "n", 5000, "timed calls per series and concurrency")
-	flag.IntVar(&o.rounds, "rounds", 5, "rounds the timed calls are split into, the series taking turns")
+	flag.IntVar(&o.n, "n", 5000, "timed calls per row and concurrency")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds the timed calls are split into, the rows taking turns")
 	flag.IntVar(&o.cold, "cold", 20, "spawns timed for the cold start")
-	flag.BoolVar(&o.audit, "audit", true, "the per-call audit (MCP_REDIS_AUDIT_TOOL_CALLS)")
+	flag.BoolVar(&o.audit, "audit", true, "the per-call audit (MCP_REDIS_AUDIT_TOOL_CALLS) of --subscribe and --dashboard; the table states it per row")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop after this long")
 	subscribe := flag.Bool("subscribe", false, "measure only write → notifications/resources/updated latency: 50 subscribers per protocol era, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
 	dashboard := flag.Bool("dashboard", false, "measure only the web dashboard: page weight, and its live tail to 50 tabs (and one stalled) beside 50 raw SUBSCRIBE clients, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
@@ -80,6 +95,19 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// The rows of the table, in print order.
+const (
+	rowRaw = iota
+	rowStdio
+	rowEmitOff
+	rowEmitOn
+	rowPing
+	rowHTTP
+	rowStateless
+	rowReference
+	rowEcho
+)
 
 func run(o options) error {
 	var levels []int
@@ -120,62 +148,99 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	spec := spec{bin: bin, dir: dir, redisURL: o.redisURL, audit: o.audit}
+	base := spec{bin: bin, dir: dir, redisURL: o.redisURL}
+	audited := base.with(prefix + "audited:")
+	audited.audit = true
+	stateless := base.with(prefix + "stateless:")
+	stateless.env = []string{"MCP_REDIS_HTTP_STATELESS=true"}
+	servers := []struct {
+		name  string
+		start func() (*client, error)
+		c     *client
+		rss   int64
+	}{
+		{name: "stdio", start: func() (*client, error) { return startStdio(ctx, base.with(prefix+"stdio:").command()) }},
+		{name: "stdio audit on", start: func() (*client, error) { return startStdio(ctx, audited.command()) }},
+		{name: "HTTP", start: func() (*client, error) { return startHTTP(ctx, base.with(prefix+"http:")) }},
+		{name: "HTTP stateless", start: func() (*client, error) { return startHTTP(ctx, stateless) }},
+		{name: "echo", start: func() (*client, error) { return startEcho(ctx) }},
+		{name: "reference", start: func() (*client, error) {
+			if o.reference == "" {
+				return nil, nil
+			}
+			return startReference(ctx, o.reference, o.redisURL)
+		}},
+	}
+	for i := range servers {
+		s := &servers[i]
+		if s.c, err = s.start(); err != nil {
+			return fmt.Errorf("%s server: %w", s.name, err)
+		}
+		if s.c != nil {
+			defer s.c.close()
+		}
+	}
+	std, aud, web, sl, echo, ref := servers[0].c, servers[1].c, servers[2].c, servers[3].c, servers[4].c, servers[5].c
 
-	stdio, err := startStdio(ctx, spec.with(prefix+"stdio:"))
+	raw := prefix + "raw:audit_log_stream"
+	rows := func() []*series {
+		ss := []*series{
+			rowRaw: {label: "raw go-redis XADD of the audit entry (floor)", call: func(ctx context.Context, logID string) error {
+				return rdb.XAdd(ctx, &redis.XAddArgs{Stream: raw, MaxLen: 100000, Approx: true, Values: entry(logID)}).Err()
+			}},
+			rowStdio:     {label: "stdio audit_log, audit off", pid: std.pid(), call: std.auditLog},
+			rowEmitOff:   {label: "stdio emit_workflow_event, audit off", pid: std.pid(), call: std.emitEvent},
+			rowEmitOn:    {label: "stdio emit_workflow_event, audit on", pid: aud.pid(), call: aud.emitEvent},
+			rowPing:      {label: "stdio ping (mcp-redis)", pid: std.pid(), call: std.ping},
+			rowHTTP:      {label: "HTTP audit_log, audit off, stateful", pid: web.pid(), call: web.auditLog, mallocs: web.mallocs},
+			rowStateless: {label: "HTTP audit_log, audit off, stateless", pid: sl.pid(), call: sl.auditLog, mallocs: sl.mallocs},
+			rowReference: {label: "reference (TypeScript) set over stdio"},
+			rowEcho:      {label: "Go echo server over stdio (transport floor)", pid: echo.pid(), call: echo.echo},
+		}
+		if ref != nil {
+			ss[rowReference].pid, ss[rowReference].call = ref.pid(), ref.set(prefix+"ref:")
+		}
+		return ss
+	}
+	all, err := measureLevels(ctx, rows, levels, o.n, o.rounds)
 	if err != nil {
 		return err
 	}
-	defer stdio.close()
-	web, err := startHTTP(ctx, spec.with(prefix+"http:"))
-	if err != nil {
-		return err
-	}
-	defer web.close()
-
-	all, err := measureLevels(ctx, rdb, prefix, stdio, web, levels, o.n, o.rounds)
-	if err != nil {
-		return err
-	}
-	stdioRSS, err := stdio.close()
-	if err != nil {
-		return err
-	}
-	httpRSS, err := web.close()
-	if err != nil {
-		return err
+	for i := range servers {
+		if s := &servers[i]; s.c != nil {
+			if s.rss, err = s.c.close(); err != nil {
+				return fmt.Errorf("%s server: %w", s.name, err)
+			}
+		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: cold start: %d spawns\n", o.cold)
-	cold, err := coldStart(ctx, spec.with(prefix+"cold:"), o.cold)
+	cold, err := coldStart(ctx, base.with(prefix+"cold:"), o.cold)
 	if err != nil {
 		return err
 	}
 
-	audit := "off"
-	if o.audit {
-		audit = "on"
-	}
-	fmt.Printf("\nmcp-redis end to end: %s, %d CPUs, per-call audit %s, %d timed calls per series in %d rounds (calls/s: median of the rounds)\n\n",
-		opts.Addr, runtime.NumCPU(), audit, o.n, o.rounds)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tcall\tconc\tcalls/s\t×raw\tp50 ms\tp99 ms\tserver CPU µs/call\terrors\t")
-	failed := 0
-	for _, s := range all {
-		cpu := "-"
-		if s.pid != 0 {
-			cpu = fmt.Sprintf("%.0f", float64(s.cpu.Microseconds())/float64(len(s.lat)))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%s\t%d\t\n", s.transport, s.name, s.conc, s.median(), s.ratio,
-			ms(s.quantile(0.50)), ms(s.quantile(0.99)), cpu, s.errors)
-		failed += s.errors
-	}
-	tw.Flush()
+	fmt.Printf("\nmcp-redis end to end: %s, %d CPUs, %d timed calls per row and concurrency in %d rounds (calls/s: median of the rounds)\n\n",
+		opts.Addr, runtime.NumCPU(), o.n, o.rounds)
+	failed := printTable(all, levels)
 	fmt.Printf("\ncold start (spawn to the initialize reply), %d spawns: median %.1f ms (%.1f–%.1f)\n",
 		len(cold), ms(cold[len(cold)/2]), ms(cold[0]), ms(cold[len(cold)-1]))
-	fmt.Printf("peak RSS after the calls: stdio server %.1f MiB, HTTP server %.1f MiB\n", mib(stdioRSS), mib(httpRSS))
-	for _, s := range all {
-		if s.errors > 0 {
-			fmt.Printf("%s %s at concurrency %d: %d calls failed, the first: %v\n", s.transport, s.name, s.conc, s.errors, s.first)
+	fmt.Print("peak RSS after the calls:")
+	var rss []float64
+	for i, s := range servers {
+		if s.c != nil {
+			fmt.Printf(" %s %.1f MiB;", s.name, mib(s.rss))
+			if i < 4 { // mcp-redis's
+				rss = append(rss, mib(s.rss))
+			}
+		}
+	}
+	fmt.Println()
+	printTargets(all, levels, ms(cold[len(cold)/2]), slices.Max(rss))
+	for _, ss := range all {
+		for _, s := range ss {
+			if s.errors > 0 {
+				fmt.Printf("%s at concurrency %d: %d calls failed, the first: %v\n", s.label, s.conc, s.errors, s.first)
+			}
 		}
 	}
 	if failed > 0 {
@@ -184,31 +249,132 @@ func run(o options) error {
 	return nil
 }
 
-// measureLevels measures, at each concurrency, raw XADD through rdb and
-// audit_log and ping through each server.
-func measureLevels(ctx context.Context, rdb *redis.Client, prefix string, stdio, web *client, levels []int, n, rounds int) ([]*series, error) {
-	var all []*series
-	raw := prefix + "raw:audit_log_stream"
+// measureLevels measures the rows at each concurrency, fresh rows for
+// each.
+func measureLevels(ctx context.Context, rows func() []*series, levels []int, n, rounds int) ([][]*series, error) {
+	var all [][]*series
 	for _, conc := range levels {
-		ss := []*series{
-			{transport: "go-redis", name: "raw XADD", call: func(ctx context.Context, logID string) error {
-				return rdb.XAdd(ctx, &redis.XAddArgs{Stream: raw, MaxLen: 100000, Approx: true, Values: entry(logID)}).Err()
-			}},
-			{transport: "stdio", name: "audit_log", pid: stdio.pid(), call: stdio.auditLog},
-			{transport: "stdio", name: "ping", pid: stdio.pid(), call: stdio.ping},
-			{transport: "http", name: "audit_log", pid: web.pid(), call: web.auditLog},
-			{transport: "http", name: "ping", pid: web.pid(), call: web.ping},
-		}
-		fmt.Fprintf(os.Stderr, "bench: concurrency %d: %d timed calls per series in %d rounds\n", conc, n, rounds)
+		ss := rows()
+		fmt.Fprintf(os.Stderr, "bench: concurrency %d: %d timed calls per row in %d rounds\n", conc, n, rounds)
 		if err := measure(ctx, ss, conc, n/rounds, rounds); err != nil {
 			return nil, err
 		}
 		for _, s := range ss {
-			s.conc, s.ratio = conc, s.median()/ss[0].median()
+			s.conc = conc
+			if s.call != nil {
+				s.ratio = s.median() / ss[rowRaw].median()
+			}
 		}
-		all = append(all, ss...)
+		all = append(all, ss)
 	}
 	return all, nil
+}
+
+// printTable prints one line per row, the concurrencies side by side, and
+// returns how many calls failed.
+func printTable(all [][]*series, levels []int) int {
+	width := 0
+	for _, s := range all[0] {
+		width = max(width, len(s.label))
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := fmt.Sprintf("%-*s\t", width, "")
+	for _, c := range levels {
+		head += fmt.Sprintf("c=%d calls/s\t×raw\tCPU µs/call\tallocs/call\tp50/p99 ms\t", c)
+	}
+	fmt.Fprintln(tw, head+"errors\t")
+	failed := 0
+	for k, s := range all[0] {
+		line := fmt.Sprintf("%-*s\t", width, s.label)
+		errs := 0
+		for _, ss := range all {
+			s := ss[k]
+			if s.call == nil {
+				line += "-\t-\t-\t-\t-\t"
+				continue
+			}
+			cpu, allocs := "-", "-"
+			if s.pid != 0 {
+				cpu = fmt.Sprintf("%.0f", s.cpuPerCall())
+			}
+			if s.mallocs != nil {
+				allocs = fmt.Sprintf("%.0f", s.allocs/float64(len(s.lat)))
+			}
+			line += fmt.Sprintf("%.0f\t%.2f\t%s\t%s\t%.2f/%.2f\t", s.median(), s.ratio, cpu, allocs, ms(s.quantile(0.50)), ms(s.quantile(0.99)))
+			errs += s.errors
+		}
+		fmt.Fprintf(tw, "%s%d\t\n", line, errs)
+		failed += errs
+	}
+	tw.Flush()
+	if all[0][rowReference].call == nil {
+		fmt.Println("\nreference: not measured; " + installReference + ".")
+	}
+	fmt.Println("\nallocs/call: the HTTP server's go_memstats_mallocs_total over its turns (one /metrics scrape's own share taken off), per call.")
+	fmt.Println("A stdio server has no /metrics; its in-process allocs/op: go test -run XXX -bench HandleAuditLog -benchmem ./internal/app/")
+	return failed
+}
+
+// printTargets prints issue 14's targets, each met or not, against
+// all; a target whose row or concurrency was not measured says so.
+func printTargets(all [][]*series, levels []int, cold, rss float64) {
+	at := func(conc, row int) *series {
+		if i := slices.Index(levels, conc); i >= 0 && all[i][row].call != nil {
+			return all[i][row]
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\ntarget (issue 14)\tthis run\twant\t\t")
+	check := func(what string, v float64, measured, atMost bool, limit float64, unit string) {
+		digits := 1
+		if unit == "×" {
+			digits = 2
+		}
+		switch {
+		case !measured:
+			fmt.Fprintf(tw, "%s\t-\t\tnot measured\t\n", what)
+		case atMost:
+			fmt.Fprintf(tw, "%s\t%.*f%s\t≤ %g%s\t%s\t\n", what, digits, v, unit, limit, unit, verdict(v <= limit))
+		default:
+			fmt.Fprintf(tw, "%s\t%.*f%s\t≥ %g%s\t%s\t\n", what, digits, v, unit, limit, unit, verdict(v >= limit))
+		}
+	}
+	ratio := func(what string, conc, row, over int, limit float64) {
+		s, base := at(conc, row), at(conc, over)
+		v := 0.0
+		if s != nil && base != nil {
+			v = s.median() / base.median()
+		}
+		check(fmt.Sprintf(what, conc), v, s != nil && base != nil, false, limit, "×")
+	}
+	ratio("stdio audit_log ÷ raw XADD, c=%d", 1, rowStdio, rowRaw, 0.5)
+	ratio("stdio audit_log ÷ raw XADD, c=%d", 8, rowStdio, rowRaw, 0.3)
+	ratio("stdio audit_log ÷ reference set, c=%d", 1, rowStdio, rowReference, 2)
+	ratio("stdio audit_log ÷ reference set, c=%d", 8, rowStdio, rowReference, 2)
+	ratio("HTTP stateful audit_log ÷ raw XADD, c=%d", 8, rowHTTP, rowRaw, 0.3)
+	ratio("HTTP stateless audit_log ÷ raw XADD, c=%d", 8, rowStateless, rowRaw, 0.3)
+	s := at(1, rowStdio)
+	check("server CPU, stdio audit_log, c=1", s.cpuPerCall(), s != nil, true, 150, " µs")
+	for _, conc := range []int{1, 8} {
+		on, off := at(conc, rowEmitOn), at(conc, rowEmitOff)
+		v := 0.0
+		if on != nil && off != nil {
+			v = 100 * (1 - on.median()/off.median())
+		}
+		check(fmt.Sprintf("audit-on cost, emit_workflow_event calls/s, c=%d", conc), v, on != nil && off != nil, true, 15, " %")
+	}
+	check("cold start, median", cold, true, true, 20, " ms")
+	check("peak RSS, mcp-redis servers", rss, true, true, 40, " MiB")
+	fmt.Fprintln(tw, "allocations per call\tabove\thalved\tneeds the figure from before the work\t")
+	tw.Flush()
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "NOT MET"
 }
 
 // coldStart times runs spawns, each from exec to the reply to initialize,
@@ -217,7 +383,7 @@ func coldStart(ctx context.Context, s spec, runs int) ([]time.Duration, error) {
 	var cold []time.Duration
 	for range runs {
 		start := time.Now()
-		c, err := startStdio(ctx, s)
+		c, err := startStdio(ctx, s.command())
 		if err != nil {
 			return nil, err
 		}
@@ -242,45 +408,79 @@ func entry(logID string) []string {
 		"timestamp", time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")}
 }
 
-// auditParams is entry as the params of a tools/call of audit_log.
-func auditParams(logID string) []byte {
+// entryJSON is entry as a JSON object, inputs a nested object: audit_log's
+// arguments.
+func entryJSON(logID string) []byte {
 	kv := entry(logID)
 	args := map[string]any{}
 	for i := 0; i < len(kv); i += 2 {
 		args[kv[i]] = kv[i+1]
 	}
 	args["inputs"] = json.RawMessage(inputs)
-	b, _ := json.Marshal(map[string]any{"name": "audit_log", "arguments": args})
+	b, _ := json.Marshal(args)
 	return b
 }
 
-// series is one kind of call at one concurrency.
+// toolParams is the params of a tools/call of tool with entry's arguments.
+func toolParams(tool, logID string) []byte {
+	return fmt.Appendf(nil, `{"name":%q,"arguments":%s}`, tool, entryJSON(logID))
+}
+
+// series is one row at one concurrency.
 type series struct {
-	transport, name string
-	pid             int // the server's; 0 for raw XADD
-	call            func(ctx context.Context, logID string) error
+	label   string
+	pid     int // the server's; 0 for raw XADD
+	call    func(ctx context.Context, logID string) error
+	mallocs func(ctx context.Context) (float64, error) // the server's heap allocations so far; nil when unknown
 
 	conc   int
 	rates  []float64 // calls/s per round
 	lat    []time.Duration
 	cpu    time.Duration // the server's, over the timed calls
+	allocs float64       // the server's, over the timed calls
 	ratio  float64       // median calls/s over raw XADD's
 	errors int
 	first  error
 }
 
+func (s *series) cpuPerCall() float64 {
+	if s == nil || len(s.lat) == 0 {
+		return 0
+	}
+	return float64(s.cpu.Microseconds()) / float64(len(s.lat))
+}
+
 // measure warms every series up, then runs per calls of each, conc at a
 // time, rounds times, the series taking turns, each round starting with
-// the next one.
+// the next one. A series with no call is left out.
 func measure(ctx context.Context, ss []*series, conc, per, rounds int) error {
+	ss = slices.DeleteFunc(slices.Clone(ss), func(s *series) bool { return s.call == nil })
+	scrape := map[*series]float64{} // what reading mallocs allocates itself
 	for _, s := range ss {
 		if _, n, err := s.batch(ctx, conc, max(200, 20*conc)); n > 0 {
-			return fmt.Errorf("%s %s: warm-up: %w", s.transport, s.name, err)
+			return fmt.Errorf("%s: warm-up: %w", s.label, err)
+		}
+		if s.mallocs != nil {
+			var m [3]float64
+			for i := range m {
+				var err error
+				if m[i], err = s.mallocs(ctx); err != nil {
+					return fmt.Errorf("%s: %w", s.label, err)
+				}
+			}
+			scrape[s] = min(m[1]-m[0], m[2]-m[1])
 		}
 	}
 	for r := range rounds {
 		for k := range ss {
 			s := ss[(r+k)%len(ss)]
+			var m0, m1 float64
+			var err error
+			if s.mallocs != nil {
+				if m0, err = s.mallocs(ctx); err != nil {
+					return fmt.Errorf("%s: %w", s.label, err)
+				}
+			}
 			cpu := cpuTime(s.pid)
 			start := time.Now()
 			lat, n, err := s.batch(ctx, conc, per)
@@ -289,6 +489,12 @@ func measure(ctx context.Context, ss []*series, conc, per, rounds int) error {
 			s.lat, s.errors = append(s.lat, lat...), s.errors+n
 			if s.first == nil {
 				s.first = err
+			}
+			if s.mallocs != nil {
+				if m1, err = s.mallocs(ctx); err != nil {
+					return fmt.Errorf("%s: %w", s.label, err)
+				}
+				s.allocs += m1 - m0 - scrape[s]
 			}
 			if err := ctx.Err(); err != nil {
 				return err
