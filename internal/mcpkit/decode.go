@@ -95,17 +95,21 @@ var maxBytes = map[string]int{PatternName: MaxNameBytes, PatternKey: MaxKeyBytes
 
 // decoder validates raw arguments against a tool's input schema.
 type decoder struct {
-	schema   *jsonschema.Schema
-	names    []string // property names in schema order
+	schema *jsonschema.Schema
+	names  []string // property names in schema order
+	// known maps each property name to itself, so the name of an
+	// argument that is one is taken from here, not copied again.
+	known    map[string]string
 	patterns map[string]*regexp.Regexp
 	// stamped are names the server sets on what the tool writes.
 	stamped []string
 }
 
 func newDecoder(s *jsonschema.Schema, stamped []string) *decoder {
-	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}, stamped: stamped}
+	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}, known: map[string]string{}, stamped: stamped}
 	for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
 		d.names = append(d.names, pair.Key)
+		d.known[pair.Key] = pair.Key
 		for p := pair.Value; p != nil; p = p.Items {
 			if p.Pattern != "" {
 				d.patterns[p.Pattern] = regexp.MustCompile(p.Pattern)
@@ -143,7 +147,7 @@ func (d *decoder) Decode(raw []byte, target any) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		raw = []byte("{}")
 	}
-	args, order, err := splitObject(raw)
+	args, order, err := splitObject(raw, d.known)
 	if err != nil {
 		return err
 	}
@@ -209,8 +213,9 @@ func clip(s string) string {
 // splitObject reads a JSON object into its members, in order, rejecting
 // anything else and duplicate names. It validates once, then walks the
 // members by hand: the token API of encoding/json costs several times more
-// on the hot path of every call.
-func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
+// on the hot path of every call. A name spelt plainly as one of known is
+// that string.
+func splitObject(raw []byte, known map[string]string) (map[string]json.RawMessage, []string, error) {
 	if raw[0] != '{' {
 		return nil, nil, fault.Invalidf("arguments", "must be a JSON object of named arguments")
 	}
@@ -219,15 +224,18 @@ func splitObject(raw []byte) (map[string]json.RawMessage, []string, error) {
 		err := json.Unmarshal(raw, &v)
 		return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)
 	}
-	args := map[string]json.RawMessage{}
-	var order []string
+	args := make(map[string]json.RawMessage, len(known))
+	order := make([]string, 0, len(known))
 	i := jsonwalk.SkipSpace(raw, 1)
 	if raw[i] == '}' {
 		return args, order, nil
 	}
 	for {
 		end := jsonwalk.StringEnd(raw, i)
-		name := jsonwalk.MemberName(raw[i:end])
+		name, ok := known[string(raw[i+1:end-1])]
+		if !ok {
+			name = jsonwalk.MemberName(raw[i:end])
+		}
 		i = jsonwalk.SkipSpace(raw, jsonwalk.SkipSpace(raw, end)+1) // past the colon
 		vend := jsonwalk.ValueEnd(raw, i)
 		if _, dup := args[name]; dup {
@@ -316,12 +324,7 @@ func (d *decoder) check(p *problems, name string, s *jsonschema.Schema, raw json
 	}
 	switch got {
 	case "string":
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			p.add(name, "is not a valid JSON string")
-			return
-		}
-		d.checkString(p, name, s, v)
+		d.checkString(p, name, s, jsonString(raw))
 	case "number":
 		checkNumber(p, name, s, raw)
 	case "object", "array":
@@ -365,6 +368,17 @@ func (d *decoder) checkItems(p *problems, name string, s *jsonschema.Schema, raw
 		}
 		d.check(p, fmt.Sprintf("%s[%d]", name, i), s.Items, item)
 	}
+}
+
+// jsonString decodes raw, a valid JSON string, as encoding/json would; one
+// without escapes (most are) is its text between the quotes.
+func jsonString(raw json.RawMessage) string {
+	if plain := raw[1 : len(raw)-1]; bytes.IndexByte(plain, '\\') < 0 && utf8.Valid(plain) {
+		return string(plain)
+	}
+	var v string
+	_ = json.Unmarshal(raw, &v)
+	return v
 }
 
 func describe(got string, raw json.RawMessage) string {
