@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-redis/mcp-redis/internal/jsonwalk"
 )
 
 // msgHead is what the envelope check learnt of a message, so no one parses
@@ -50,8 +52,9 @@ func checkEnvelope(msg []byte) mcp.JSONRPCMessage {
 // on, including one that is not JSON at all (mcp-go answers that with
 // -32700), and in every case what it learnt of the message.
 //
-// Its one parse decodes nothing it does not need: params, result and error
-// are only looked at, never copied.
+// It validates the message once (json.Valid) and walks its top-level
+// members once (headMembers), decoding nothing it does not need: params,
+// result and error are only looked at, never copied.
 //
 // What each check works around, in mcp-go v1.2.1's MCPServer.HandleMessage
 // (server/request_handler.go), so that it can go once mcp-go is fixed:
@@ -84,16 +87,10 @@ func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 	default: // mcp-go: -32700 "Failed to parse message"
 		return msgHead{}, errorResponse(nil, mcp.INVALID_REQUEST, "invalid request: a message must be a JSON object")
 	}
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method methodMember    `json:"method"`
-		Params presence        `json:"params"`
-		Result presence        `json:"result"`
-		Error  presence        `json:"error"`
-	}
-	if json.Unmarshal(msg, &m) != nil {
+	if !json.Valid(msg) {
 		return msgHead{}, nil
 	}
+	m := headMembers(msg)
 	h := msgHead{Method: m.Method.name, Object: true, Answer: m.Result != 0 || m.Error != 0}
 	if len(m.ID) > 0 {
 		switch m.ID[0] {
@@ -187,6 +184,72 @@ func argumentsSpan(msg []byte) (start, end int, ok bool) {
 	return memberSpan(msg, ps, "arguments", true)
 }
 
+// envHead is the members of a message the envelope check looks at.
+type envHead struct {
+	ID     json.RawMessage
+	Method methodMember
+	Params presence
+	Result presence
+	Error  presence
+}
+
+// headMembers reads the envelope members of msg, a valid JSON object, the
+// way encoding/json fills a struct of them: each name matched
+// case-insensitively, the last match winning, values only looked at (the
+// id is a slice of msg, not a copy). One walk, no decoding: the message is
+// decoded in full by mcp-go.
+func headMembers(msg []byte) envHead {
+	var m envHead
+	i := jsonwalk.SkipSpace(msg, 1)
+	for i < len(msg) && msg[i] == '"' {
+		ne := jsonwalk.StringEnd(msg, i)
+		vs := jsonwalk.SkipSpace(msg, jsonwalk.SkipSpace(msg, ne)+1) // past the colon
+		ve := jsonwalk.ValueEnd(msg, vs)
+		v := msg[vs:ve]
+		switch foldName(msg[i:ne]) {
+		case "id":
+			m.ID = v
+		case "method":
+			m.Method = methodOf(v)
+		case "params":
+			m.Params = presence(v[0])
+		case "result":
+			m.Result = presence(v[0])
+		case "error":
+			m.Error = presence(v[0])
+		}
+		i = jsonwalk.SkipSpace(msg, ve)
+		if i >= len(msg) || msg[i] != ',' {
+			break
+		}
+		i = jsonwalk.SkipSpace(msg, i+1)
+	}
+	return m
+}
+
+// envelopeNames are the member names headMembers looks for.
+var envelopeNames = [...]string{"id", "method", "params", "result", "error"}
+
+// foldName returns which of envelopeNames the quoted member name q
+// matches case-insensitively (as encoding/json matches a field), or "".
+func foldName(q []byte) string {
+	// No name here is longer than "method": 6 characters, each at most
+	// 3 bytes of UTF-8 folded (the Kelvin sign folds to k) or 6 escaped.
+	plain := q[1 : len(q)-1]
+	if len(plain) > 6*6 {
+		return ""
+	}
+	if bytes.IndexByte(plain, '\\') >= 0 {
+		plain = []byte(jsonwalk.MemberName(q))
+	}
+	for _, n := range envelopeNames {
+		if bytes.EqualFold(plain, []byte(n)) {
+			return n
+		}
+	}
+	return ""
+}
+
 // presence records that a member is present, and the first byte of its
 // value, without copying the value.
 type presence byte
@@ -204,13 +267,19 @@ type methodMember struct {
 }
 
 func (m *methodMember) UnmarshalJSON(b []byte) error {
-	m.first, m.name = b[0], ""
+	*m = methodOf(b)
+	return nil
+}
+
+// methodOf reads a method member's value, b.
+func methodOf(b []byte) methodMember {
 	if b[0] != '"' {
-		return nil
+		return methodMember{first: b[0]}
 	}
 	if plain := b[1 : len(b)-1]; bytes.IndexByte(plain, '\\') < 0 {
-		m.name = string(plain)
-		return nil
+		return methodMember{first: '"', name: string(plain)}
 	}
-	return json.Unmarshal(b, &m.name)
+	var name string
+	_ = json.Unmarshal(b, &name)
+	return methodMember{first: '"', name: name}
 }

@@ -49,8 +49,9 @@ type Stdio struct {
 // Requests still running are then cancelled and waited for; a read still
 // blocked on in is left behind (the process is about to exit).
 //
-// One goroutine reads; each request it admits runs on a goroutine of its
-// own, at most MaxInFlight at once.
+// One goroutine reads; each request it admits runs on a worker goroutine
+// of its own until it ends, at most MaxInFlight at once (workers are kept
+// for the next requests; see loop.jobs).
 func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	sess := &session{notes: make(chan mcp.JSONRPCNotification, 100)}
 	if err := t.Server.RegisterSession(ctx, sess); err != nil {
@@ -64,7 +65,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 
 	l := &loop{t: t, ctx: ctx, w: &writer{w: bufio.NewWriterSize(out, 64<<10)},
 		lines: newLineReader(in, t.MaxMessageBytes), slots: make(chan struct{}, max(t.MaxInFlight, 1)),
-		done: make(chan error, 1), calls: map[string]*call{}}
+		done: make(chan error, 1), calls: map[string]*call{}, jobs: make(chan job)}
 	l.running.Go(func() { t.forwardNotifications(ctx, sess, l.w) })
 	go l.read()
 
@@ -78,6 +79,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	l.mu.Unlock()
 	cancel()
 	l.running.Wait()
+	l.workers.Wait()
 	if errors.Is(err, io.EOF) || ctx.Err() != nil {
 		err = nil
 	}
@@ -103,6 +105,21 @@ type loop struct {
 	// cancellation reaches one that mcp-go has not registered yet (it
 	// does so only some way into HandleMessage, on another goroutine).
 	calls map[string]*call
+
+	// jobs hands a request to an idle worker. Workers outlive their
+	// calls, so a call runs on a stack already grown by the ones before
+	// (a fresh goroutine per call spent an eighth of its CPU growing its
+	// stack); there are at most maxWorkers, started as calls need them.
+	jobs     chan job
+	workers  sync.WaitGroup
+	nWorkers int // read's own count: only read starts workers
+}
+
+// job is one admitted request for a worker.
+type job struct {
+	c    *call
+	line []byte
+	id   json.RawMessage
 }
 
 // call is one request being served.
@@ -158,7 +175,44 @@ func (l *loop) read() {
 		if c == nil {
 			return
 		}
-		go l.serve(c, line, head.ID)
+		l.dispatch(job{c: c, line: line, id: head.ID})
+	}
+}
+
+// dispatch hands j to an idle worker, or to a new one. A request holds
+// a slot from admission until its answer is ready, and a worker holds one
+// job at a time, so the workers busy at once are at most the slots plus
+// those still writing an answer; past twice the slots, dispatch waits for
+// a worker to come back (one is writing, and is about to) rather than
+// start another.
+func (l *loop) dispatch(j job) {
+	select {
+	case l.jobs <- j:
+		return
+	default:
+	}
+	if l.nWorkers >= 2*cap(l.slots) {
+		select {
+		case l.jobs <- j:
+		case <-l.ctx.Done():
+			// The workers are ending: the call, cancelled, ends at once.
+			l.serve(j.c, j.line, j.id)
+		}
+		return
+	}
+	l.nWorkers++
+	l.workers.Go(func() { l.work(j) })
+}
+
+// work serves j, then each job handed to it, until Serve stops.
+func (l *loop) work(j job) {
+	for {
+		l.serve(j.c, j.line, j.id)
+		select {
+		case j = <-l.jobs:
+		case <-l.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -260,30 +314,55 @@ func errorResponse(id any, code int, msg string) mcp.JSONRPCMessage {
 }
 
 // writer writes one message a line, whole, and flushes at once: the host
-// waits for each answer.
+// waits for each answer. Answers ready together go out together: a writer
+// that sees another waiting for the lock leaves the flush to it, so the
+// last in line flushes what all of them wrote, and a lone answer is never
+// held back.
 type writer struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	err error
+	waiting atomic.Int32 // writers between wanting the lock and leaving it
+	mu      sync.Mutex
+	w       *bufio.Writer
+	err     error
 }
 
 func (w *writer) write(msg mcp.JSONRPCMessage) {
 	if msg == nil {
 		return
 	}
-	b, err := json.Marshal(msg)
-	if err != nil {
-		b, _ = json.Marshal(errorResponse(nil, mcp.INTERNAL_ERROR, "internal error: unencodable response"))
+	buf := outBufs.Get().(*bytes.Buffer)
+	defer putOutBuf(buf)
+	// Both write what json.Marshal would, and the newline, into a buffer
+	// that is reused; Encode writes nothing on failure.
+	if b, ok := appendToolAnswer(buf.AvailableBuffer(), msg); ok {
+		buf.Write(b)
+		buf.WriteByte('\n')
+	} else if json.NewEncoder(buf).Encode(msg) != nil {
+		buf.Reset()
+		_ = json.NewEncoder(buf).Encode(errorResponse(nil, mcp.INTERNAL_ERROR, "internal error: unencodable response"))
 	}
-	b = restoreIDs(b)
+	b := restoreIDs(buf.Bytes())
+	w.waiting.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
+	if _, err := w.w.Write(b); err != nil && w.err == nil {
+		w.err = err
+	}
+	if w.waiting.Add(-1) == 0 && w.err == nil {
+		w.err = w.w.Flush()
+	}
+}
+
+// outBufs are the buffers answers are encoded into.
+var outBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putOutBuf returns buf to outBufs, unless an answer made it large: one
+// big answer must not pin its memory for the rest of the process.
+func putOutBuf(buf *bytes.Buffer) {
+	if buf.Cap() > 64<<10 {
 		return
 	}
-	w.w.Write(b)
-	w.w.WriteByte('\n')
-	w.err = w.w.Flush()
+	buf.Reset()
+	outBufs.Put(buf)
 }
 
 func (w *writer) flushErr() error {
