@@ -247,3 +247,16 @@ func FuzzCodecDecode(f *testing.F) {
 		}
 	})
 }
+
+// The notice's quoting writes what json.Marshal writes, for every string.
+func FuzzNoticeQuotingIsJSONMarshal(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "<tag>&", "tab\there", "é", "\u2028", "\xff", "~\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := stream.QuoteForTest(s); got != string(want) {
+			t.Fatalf("%q: %s, json.Marshal %s", s, got, want)
+		}
+	})
+}

@@ -282,9 +282,32 @@ func notice(stream, key string, fields []Field) (head, tail string) {
 	return head, b.String()
 }
 
+// writeJSONString writes s as json.Marshal would. Most names and values
+// are plain ASCII that needs no escape: those are written as they are,
+// without json.Marshal's allocation (an audit_log notice quotes a dozen).
 func writeJSONString(b *strings.Builder, s string) {
+	if plainJSON(s) {
+		b.Grow(len(s) + 2)
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	q, _ := json.Marshal(s)
 	b.Write(q)
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes as it
+// is: printable ASCII but for the quote, the backslash, and <, >, & (which
+// it escapes for HTML).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // CellField is the context hash field of one phase's field: the JSON array
