@@ -3,6 +3,7 @@ module github.com/mcp-redis/mcp-redis
 go 1.26.8
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/google/uuid v1.6.0
 	github.com/invopop/jsonschema v0.14.0

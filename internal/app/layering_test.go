@@ -17,6 +17,7 @@ var forbidden = map[string][]string{
 	"internal/keyspace":  {"github.com/", module},
 	"internal/fault":     {"github.com/", module},
 	"internal/clip":      {"github.com/", module},
+	"internal/suggest":   {"github.com/mark3labs/", "github.com/redis/", module},
 	"internal/jsonwalk":  {"github.com/", module},
 	"internal/audit":     {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit", module + "internal/rdb"},
 	"internal/rdb":       {"github.com/mark3labs/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/mcpkit"},
