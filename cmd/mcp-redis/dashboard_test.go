@@ -210,7 +210,7 @@ func TestDashboardPagesAndTheirSecurity(t *testing.T) {
 	}{
 		{"name=audit_log&arguments=" + url.QueryEscape(`{"log_id":"x","module":"m","procedure":"p","status":"ok"}`), http.StatusForbidden, "may call only"},
 		{"name=read_stream&arguments=" + url.QueryEscape(`{"stream":"workflow_events","count":0}`), http.StatusBadRequest, "count"},
-		{"name=read_stream&arguments=" + url.QueryEscape(`{"stream":"user_feedback","workflow_id":"w"}`), http.StatusBadRequest, "workflow_id"},
+		{"name=read_stream&arguments=" + url.QueryEscape(`{"stream":"user_feedback","event_type":"w"}`), http.StatusBadRequest, "event_type"},
 		{"name=get_context&arguments=" + url.QueryEscape(`{"workflow_id":"nothing-here"}`), http.StatusOK, "workflow_id"},
 		{"name=read_stream&oops=1", http.StatusBadRequest, "oops"},
 	} {
@@ -221,7 +221,7 @@ func TestDashboardPagesAndTheirSecurity(t *testing.T) {
 	}
 	for _, c := range []struct{ query, says string }{
 		{"tail=nowhere", "tail"},
-		{"tail=user_feedback&workflow_id=w", "workflow_id"},
+		{"tail=user_feedback&event_type=w", "event_type"},
 		{"tail=workflow_events&after=yesterday", "after"},
 		{"workflow_id=w", "workflow_id"},
 		{"workflow=" + strings.Repeat("w", 300), "workflow"},
@@ -492,5 +492,40 @@ func TestDashboardIsAnMCPApp(t *testing.T) {
 	}
 	if kb := len(tc.Text) / 1024; kb > 200 {
 		t.Errorf("the App is %d KiB, over 200", kb)
+	}
+}
+
+// Feedback may name the workflow and phase it is about; read_stream's
+// workflow_id filter, the workflow's resource and the dashboard's
+// workflow view then find it.
+func TestFeedbackTiedToAWorkflowIsFoundByIt(t *testing.T) {
+	needsFull(t, "starts the binary over HTTP")
+	_, prefix := testredis.Shared(t)
+	p := startHTTP(t, nil, "--redis-url", testredis.URL(), "--prefix", prefix)
+	c := dialStreamable(t, p.base, "")
+	var w struct {
+		EntryID string `json:"entry_id"`
+	}
+	okOver(t, c, "submit_feedback", `{"feedback":"the plan skipped a test","workflow_id":"wf-fb","phase_id":"plan","user_id":"u-1"}`, &w)
+	okOver(t, c, "submit_feedback", `{"feedback":"unrelated"}`, &map[string]any{})
+
+	var page struct {
+		Entries []struct {
+			ID     string         `json:"id"`
+			Fields map[string]any `json:"fields"`
+		} `json:"entries"`
+	}
+	okOver(t, c, "read_stream", `{"stream":"user_feedback","workflow_id":"wf-fb","phase_id":"plan"}`, &page)
+	if len(page.Entries) != 1 || page.Entries[0].ID != w.EntryID || page.Entries[0].Fields["workflow_id"] != "wf-fb" {
+		t.Errorf("read_stream user_feedback workflow_id wf-fb: %+v, want the one entry %s", page.Entries, w.EntryID)
+	}
+	req := mcp.ReadResourceRequest{}
+	req.Params.URI = "mcp-redis://workflows/wf-fb/events"
+	res, err := c.ReadResource(context.Background(), req)
+	if err != nil || len(res.Contents) != 1 {
+		t.Fatalf("resources/read %s: %v %v", req.Params.URI, res, err)
+	}
+	if tc, ok := res.Contents[0].(mcp.TextResourceContents); !ok || !strings.Contains(tc.Text, w.EntryID) {
+		t.Errorf("the workflow's entries lack the feedback %s: %+v", w.EntryID, res.Contents[0])
 	}
 }

@@ -275,11 +275,9 @@ func (l *Live) Notice(channel, payload string) {
 	l.mu.Lock()
 	fw := l.followers[name]
 	var marks []*Tab
-	if n.WorkflowID != "" || name == keyspace.UserFeedback {
+	if n.WorkflowID != "" {
 		for t := range l.tabs {
-			// A feedback notice does not carry its entry's workflow:
-			// every followed workflow looks again.
-			if t.workflow != "" && (t.workflow == n.WorkflowID || n.WorkflowID == "") {
+			if t.workflow == n.WorkflowID {
 				marks = append(marks, t)
 			}
 		}

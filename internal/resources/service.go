@@ -20,7 +20,6 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
 	"github.com/mcp-redis/mcp-redis/internal/notify"
-	"github.com/mcp-redis/mcp-redis/internal/stream"
 )
 
 // MIMEType is every resource's: JSON.
@@ -49,14 +48,12 @@ type Service struct {
 	channels map[string]string
 	lockChan string
 	listens  atomic.Int64
-	// lookups bounds the reads that learn a feedback entry's workflow.
-	lookups chan struct{}
 }
 
 // New returns the Service of r. Its notices come from a Listening that
 // calls Notice and Resubscribed; SetListening gives it.
 func New(r *Reader, log *slog.Logger) *Service {
-	s := &Service{r: r, log: log, channels: map[string]string{}, lockChan: r.Keys.LockEvents(), lookups: make(chan struct{}, 4)}
+	s := &Service{r: r, log: log, channels: map[string]string{}, lockChan: r.Keys.LockEvents()}
 	for _, name := range keyspace.Streams {
 		s.channels[r.Keys.Events(name)] = name
 		s.channels[r.Keys.ShardedEvents(name)] = name
@@ -348,53 +345,12 @@ func (s *Service) Notice(channel, payload string) {
 	}
 	_ = json.Unmarshal([]byte(payload), &n)
 	s.hub.Publish(StreamURI(name))
-	switch {
-	case n.WorkflowID != "":
+	// Every stream's notice carries its entry's workflow_id, when it has
+	// one (feedback's is optional).
+	if n.WorkflowID != "" {
 		s.hub.Publish(EventsURI(n.WorkflowID))
 		if name == keyspace.CCWJUpdate {
 			s.hub.Publish(ContextURI(n.WorkflowID))
-		}
-	case name == keyspace.UserFeedback && n.ID != "":
-		// A feedback notice does not carry its entry's (optional)
-		// workflow_id: read it, when anyone follows a workflow.
-		s.feedbackWorkflow(n.ID)
-	}
-}
-
-// workflowsPrefix begins every workflow resource's URI.
-const workflowsPrefix = Scheme + "workflows/"
-
-// feedbackWorkflow learns the workflow of feedback entry id and marks its
-// events changed. At most a few such reads run at once; past that, every
-// workflow followed is marked (it re-reads, nothing is missed).
-func (s *Service) feedbackWorkflow(id string) {
-	if len(s.hub.Topics(workflowsPrefix)) == 0 {
-		return
-	}
-	select {
-	case s.lookups <- struct{}{}:
-	default:
-		s.publishEvents()
-		return
-	}
-	go func() {
-		defer func() { <-s.lookups }()
-		ctx, cancel := context.WithTimeout(context.Background(), s.r.Timeout)
-		defer cancel()
-		page, err := s.r.Streams.Read(ctx, stream.Query{Stream: keyspace.UserFeedback, Start: id, End: id, Count: 1})
-		switch {
-		case err != nil:
-			s.publishEvents()
-		case len(page.Entries) == 1 && page.Entries[0].Values["workflow_id"] != "":
-			s.hub.Publish(EventsURI(page.Entries[0].Values["workflow_id"]))
-		}
-	}()
-}
-
-func (s *Service) publishEvents() {
-	for _, t := range s.hub.Topics(workflowsPrefix) {
-		if strings.HasSuffix(t, "/events") {
-			s.hub.Publish(t)
 		}
 	}
 }

@@ -54,7 +54,7 @@ var StampedFields = []string{"caller", "mcp_session_id", "client", "recorded_at"
 var noticeFields = map[string][]string{
 	keyspace.AuditLog:      {"log_id", "module", "procedure", "status", "workflow_id", "session_id"},
 	keyspace.CCWJUpdate:    {"event_id", "workflow_id", "phase_id", "field"},
-	keyspace.UserFeedback:  {"event_id", "session_id", "user_id", "module", "procedure"},
+	keyspace.UserFeedback:  {"event_id", "workflow_id", "phase_id", "session_id", "user_id", "module", "procedure"},
 	keyspace.WorkflowEvent: {"event_id", "workflow_id", "phase", "event_type"},
 }
 

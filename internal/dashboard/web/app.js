@@ -16,14 +16,14 @@
   const FILTERS = {
     audit_log_stream: ["module", "status", "procedure", "workflow_id", "session_id", "user_id", "caller"],
     ccwj_update_stream: ["phase_id", "workflow_id", "caller"],
-    user_feedback: ["module", "procedure", "session_id", "user_id", "caller"],
+    user_feedback: ["phase_id", "module", "procedure", "workflow_id", "session_id", "user_id", "caller"],
     workflow_events: ["event_type", "phase", "workflow_id", "caller"],
   };
   // The fields an entry's header line shows, per stream.
   const HEADLINE = {
     audit_log_stream: ["module", "procedure", "status", "workflow_id"],
     ccwj_update_stream: ["workflow_id", "phase_id", "field"],
-    user_feedback: ["module", "procedure", "user_id", "rating"],
+    user_feedback: ["workflow_id", "module", "procedure", "user_id"],
     workflow_events: ["workflow_id", "phase", "event_type"],
   };
   // The fields the server stamps on every entry: shown small, under the header.
