@@ -353,7 +353,7 @@ func TestReadStreamOverStdioStartNowAndRFC3339Bounds(t *testing.T) {
 var rwFilters = map[string][]string{
 	"audit_log_stream":   {"module", "procedure", "status", "workflow_id", "session_id", "user_id", "caller"},
 	"ccwj_update_stream": {"workflow_id", "phase_id", "caller"},
-	"user_feedback":      {"session_id", "user_id", "module", "procedure", "caller"},
+	"user_feedback":      {"workflow_id", "phase_id", "session_id", "user_id", "module", "procedure", "caller"},
 	"workflow_events":    {"workflow_id", "phase", "event_type", "caller"},
 }
 
@@ -369,7 +369,7 @@ func TestReadStreamOverStdioFiltersEveryIdentifyingFieldOfItsStream(t *testing.T
 		return map[string]string{
 			"audit_log_stream":   fmt.Sprintf(`{"module":"%[1]s-module","procedure":"%[1]s-procedure","status":"%[1]s-status","workflow_id":"%[1]s-workflow_id","session_id":"%[1]s-session_id","user_id":"%[1]s-user_id"}`, v),
 			"ccwj_update_stream": fmt.Sprintf(`{"workflow_id":"%[1]s-workflow_id","phase_id":"%[1]s-phase_id","field":"f","value":1}`, v),
-			"user_feedback":      fmt.Sprintf(`{"feedback":"fb","session_id":"%[1]s-session_id","user_id":"%[1]s-user_id","module":"%[1]s-module","procedure":"%[1]s-procedure"}`, v),
+			"user_feedback":      fmt.Sprintf(`{"feedback":"fb","workflow_id":"%[1]s-workflow_id","phase_id":"%[1]s-phase_id","session_id":"%[1]s-session_id","user_id":"%[1]s-user_id","module":"%[1]s-module","procedure":"%[1]s-procedure"}`, v),
 			"workflow_events":    fmt.Sprintf(`{"workflow_id":"%[1]s-workflow_id","phase":"%[1]s-phase","event_type":"%[1]s-event_type"}`, v),
 		}
 	}
