@@ -29,6 +29,7 @@ import (
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/jsonwalk"
+	"github.com/mcp-redis/mcp-redis/internal/suggest"
 )
 
 // MaxDepth is how deeply an object or array argument may nest.
@@ -162,15 +163,11 @@ func (d *decoder) Decode(raw []byte, target any) error {
 			continue
 		}
 		if !slices.Contains(d.names, name) {
-			unknown = append(unknown, fmt.Sprintf("%q", clip(name)))
+			unknown = append(unknown, name)
 		}
 	}
 	if len(unknown) > 0 {
-		// A few names are enough to spot a typo; thousands would flood the answer.
-		if n := len(unknown); n > maxListed {
-			unknown = append(unknown[:maxListed], fmt.Sprintf("and %d more", n-maxListed))
-		}
-		p.add("arguments", "unknown argument %s; valid arguments are: %s", strings.Join(unknown, ", "), strings.Join(d.names, ", "))
+		p.add("arguments", "%s", d.unknownArguments(unknown, args))
 	}
 	for _, name := range d.schema.Required {
 		if _, ok := args[name]; !ok {
@@ -197,13 +194,54 @@ func (d *decoder) Decode(raw []byte, target any) error {
 // maxListed bounds how many unknown argument names one error lists.
 const maxListed = 8
 
-// clip shortens s to at most 64 bytes for a message, cutting between
+// unknownArguments is the sentence for the unknown names, in the order
+// given, with "did you mean" for those close to a valid name the call left
+// out (a name it gave is not what a typo was meant to be). It runs only on
+// a rejected call, so a valid one never pays for the suggestions.
+func (d *decoder) unknownArguments(unknown []string, given map[string]json.RawMessage) string {
+	var missing []string
+	for _, n := range d.names {
+		if _, ok := given[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	// A few names are enough to spot a typo; thousands would flood the answer.
+	listed := make([]string, 0, min(len(unknown), maxListed)+1)
+	var meant []string
+	for _, name := range unknown[:min(len(unknown), maxListed)] {
+		listed = append(listed, fmt.Sprintf("%q", clip(name)))
+		// A name longer than any clip leaves is no typo of a valid one.
+		if len(name) > maxClip {
+			continue
+		}
+		if s, ok := suggest.Closest(name, missing); ok {
+			if len(unknown) == 1 {
+				meant = append(meant, fmt.Sprintf("%q", s))
+			} else {
+				meant = append(meant, fmt.Sprintf("%q for %q", s, name))
+			}
+		}
+	}
+	if n := len(unknown); n > maxListed {
+		listed = append(listed, fmt.Sprintf("and %d more", n-maxListed))
+	}
+	valid := strings.Join(d.names, ", ")
+	if len(meant) == 0 {
+		return fmt.Sprintf("unknown argument %s; valid arguments are: %s", strings.Join(listed, ", "), valid)
+	}
+	return fmt.Sprintf("unknown argument %s: did you mean %s? valid arguments are: %s", strings.Join(listed, ", "), strings.Join(meant, ", "), valid)
+}
+
+// maxClip is how many bytes of a name or value clip keeps.
+const maxClip = 64
+
+// clip shortens s to at most maxClip bytes for a message, cutting between
 // characters so the message stays valid UTF-8.
 func clip(s string) string {
-	if len(s) <= 64 {
+	if len(s) <= maxClip {
 		return s
 	}
-	n := 64
+	n := maxClip
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

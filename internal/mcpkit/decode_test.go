@@ -445,6 +445,46 @@ func TestDecodeValidatesArgumentsBeforeTheHandlerRuns(t *testing.T) {
 	}
 }
 
+// deltaArgs is a test-only input for "did you mean": it has phase_id and
+// details, and no phase.
+type deltaArgs struct {
+	WorkflowID mcpkit.Name `json:"workflow_id,omitempty"`
+	PhaseID    mcpkit.Name `json:"phase_id,omitempty"`
+	Details    mcpkit.Text `json:"details,omitempty"`
+}
+
+func TestDecodeAnUnknownArgumentCloseToAValidOneIsToldWhichItMeant(t *testing.T) {
+	tool := mcpkit.New(mcpkit.Spec[deltaArgs, okResult]{
+		Name: "delta",
+		Handle: func(context.Context, *deltaArgs) (*okResult, error) {
+			return &okResult{OK: true}, nil
+		},
+	})
+	const valid = "valid arguments are: workflow_id, phase_id, details"
+	for _, c := range []struct{ name, args, want string }{
+		{"phase for phase_id is told phase_id", `{"workflow_id":"w","phase":"p"}`,
+			`arguments: unknown argument "phase": did you mean "phase_id"? ` + valid},
+		{"a misspelt detials is told details", `{"workflow_id":"w","detials":"d"}`,
+			`arguments: unknown argument "detials": did you mean "details"? ` + valid},
+		{"a name close to none is told only the valid ones", `{"workflow_id":"w","banana":1}`,
+			`arguments: unknown argument "banana"; ` + valid},
+		{"a name already given is not what a typo meant", `{"phase_id":"p","phase":"p"}`,
+			`arguments: unknown argument "phase"; ` + valid},
+		{"several unknown names are each told what they meant", `{"phase":"p","banana":1,"detials":"d"}`,
+			`arguments: unknown argument "phase", "banana", "detials": did you mean "phase_id" for "phase", "details" for "detials"? ` + valid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := tool.Call(context.Background(), []byte(c.args), time.Second)
+			if e, ok := fault.As(err); !ok || e.Code != fault.Invalid {
+				t.Fatalf("Call(%s) = %v, want a fault.Invalid", c.args, err)
+			}
+			if got := err.Error(); got != c.want {
+				t.Errorf("Call(%s) says\n %s\nwant\n %s", c.args, got, c.want)
+			}
+		})
+	}
+}
+
 // A valid call after any rejected one succeeds: the decoder keeps no state.
 func TestDecodeAValidCallSucceedsAfterEveryRejectedOne(t *testing.T) {
 	var rec recorder
