@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/suggest"
 )
 
 // EnvPrefix is the prefix of every environment variable the server reads:
@@ -467,16 +469,21 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 	}
 
 	known := defaultsMap()
+	// settings are the keys the environment may set: the known ones and
+	// the tokens and policies the file names.
+	settings := slices.Collect(maps.Keys(known))
 	for _, k := range v.AllKeys() {
 		if _, ok := known[k]; ok {
 			continue
 		}
 		if strings.HasPrefix(k, "http.auth_tokens.") {
+			settings = append(settings, k)
 			continue
 		}
 		if _, field, ok := policyKey(k); ok {
 			switch field {
 			case "limit", "window":
+				settings = append(settings, k)
 				continue
 			case "burst":
 				problems = append(problems, fmt.Errorf("%s: not supported: the limiter is an exact sliding window, which never allows more than limit in any window; set limit and window", k))
@@ -485,6 +492,7 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		}
 		problems = append(problems, fmt.Errorf("%s: unknown key", k))
 	}
+	problems = append(problems, readEnv(v, settings)...)
 	// Tokens may come from the environment as name=token pairs:
 	// MCP_REDIS_HTTP_AUTH_TOKENS="ci=…,alice=…".
 	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_AUTH_TOKENS"); ok && env != "" {
@@ -678,10 +686,17 @@ func (c Config) problems() []error {
 		if !policyName.MatchString(name) {
 			add(key, "policy names are 1 to 64 of a-z, 0-9, _ and -")
 		}
-		if p.Limit < 1 || p.Limit > MaxRateLimit {
+		// A policy given by one variable alone has its other field zero.
+		switch {
+		case p.Limit == 0:
+			add(key+".limit", "0 or not set: a policy needs a limit (1 to %d) and a window", MaxRateLimit)
+		case p.Limit < 1 || p.Limit > MaxRateLimit:
 			add(key+".limit", "%d is out of range (1 to %d)", p.Limit, MaxRateLimit)
 		}
-		if p.Window < 10*time.Millisecond || p.Window > 24*time.Hour {
+		switch {
+		case p.Window == 0:
+			add(key+".window", "0 or not set: a policy needs a window (10ms to 24h) and a limit")
+		case p.Window < 10*time.Millisecond || p.Window > 24*time.Hour:
 			add(key+".window", "%v is out of range (10ms to 24h)", p.Window)
 		}
 	}
@@ -773,6 +788,104 @@ func policyKey(k string) (name, field string, ok bool) {
 		return "", "", false
 	}
 	return rest[:i], rest[i+1:], true
+}
+
+// NotSettings are the project's own MCP_REDIS_* variables that configure
+// no server: the tests, docker-compose.yml and e2e/node read them, and
+// the server inherits them, so they must not be reported as unknown.
+var NotSettings = []string{
+	EnvPrefix + "_TEST_URL",        // internal/testredis: the Redis the tests use
+	EnvPrefix + "_TOKEN",           // docker-compose.yml, e2e/node: a client's bearer token
+	EnvPrefix + "_E2E_BIN",         // cmd/mcp-redis: the binary the e2e tests run
+	EnvPrefix + "_E2E_LOCK_ROUNDS", // cmd/mcp-redis: rounds of the lock e2e test
+	EnvPrefix + "_LOAD_CALLS",      // cmd/mcp-redis: calls of the load test
+	EnvPrefix + "_SCREENSHOTS",     // cmd/mcp-redis: where dashboard screenshots go
+	EnvPrefix + "_CHROMIUM",        // cmd/mcp-redis, e2e/node: the browser to drive
+}
+
+// EnvName is the environment variable of a key: redis.url is
+// MCP_REDIS_REDIS_URL.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// readEnv sets the rate policies the environment defines and reports
+// every MCP_REDIS_* variable that is not a setting. settings are the keys
+// viper's AutomaticEnv already reads.
+//
+// viper reads a variable only for a key it knows from elsewhere, so a
+// policy named only in the environment, MCP_REDIS_RATE_POLICIES_<NAME>_LIMIT
+// and _WINDOW, is set here, under its name in lower case. A name with "-"
+// in it (strict-api) may be written with "_" (STRICT_API) when the
+// defaults or the file name that policy, since a shell cannot export a
+// name with "-".
+func readEnv(v *viper.Viper, settings []string) []error {
+	known := map[string]bool{EnvPrefix + "_HTTP_AUTH_TOKENS": true}
+	var policies []string
+	for _, k := range settings {
+		known[EnvName(k)] = true
+		if name, _, ok := policyKey(k); ok && !slices.Contains(policies, name) {
+			policies = append(policies, name)
+		}
+	}
+	candidates := slices.Sorted(maps.Keys(known))
+	var p []error
+	bad := func(name, format string, a ...any) {
+		p = append(p, &problem{key: name, msg: fmt.Sprintf(format, a...)})
+	}
+	const policyPrefix = EnvPrefix + "_RATE_POLICIES_"
+	for _, kv := range os.Environ() {
+		name, val, _ := strings.Cut(kv, "=")
+		// viper treats an empty variable as unset; so does this.
+		if !strings.HasPrefix(name, EnvPrefix+"_") || val == "" || known[name] || slices.Contains(NotSettings, name) {
+			continue
+		}
+		near := candidates
+		if rest, ok := strings.CutPrefix(name, policyPrefix); ok {
+			if i := strings.LastIndexByte(rest, '_'); i > 0 {
+				policy, field := strings.ToLower(rest[:i]), strings.ToLower(rest[i+1:])
+				switch field {
+				case "limit", "window":
+					if !policyName.MatchString(policy) {
+						bad(name, "policy names are 1 to 64 of a-z, 0-9, _ and - (the variable's name in lower case)")
+						continue
+					}
+					for _, named := range policies {
+						if named != policy && strings.ReplaceAll(named, "-", "_") == policy {
+							policy = named
+						}
+					}
+					key := "rate.policies." + policy + "." + field
+					if other := EnvName(key); other != name && os.Getenv(other) != "" {
+						bad(name, "sets %s, as %s does: set one of them", key, other)
+						continue
+					}
+					v.Set(key, val)
+					continue
+				case "burst":
+					bad(name, "not supported: the limiter is an exact sliding window, which never allows more than limit in any window; set %s_LIMIT and %s_WINDOW",
+						policyPrefix+rest[:i], policyPrefix+rest[:i])
+					continue
+				}
+				near = append(slices.Clip(candidates), policyPrefix+rest[:i]+"_LIMIT", policyPrefix+rest[:i]+"_WINDOW")
+			}
+		}
+		if strings.HasPrefix(name, EnvPrefix+"_HTTP_AUTH_TOKENS_") {
+			bad(name, "not a setting: tokens are given as %s_HTTP_AUTH_TOKENS=name=token,… or under http.auth_tokens in the file", EnvPrefix)
+			continue
+		}
+		if s, ok := suggest.Closest(name, near); ok {
+			bad(name, "not a setting; did you mean %s?", s)
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, policyPrefix):
+			bad(name, "not a setting: a policy is given as %s<NAME>_LIMIT and %s<NAME>_WINDOW", policyPrefix, policyPrefix)
+		default:
+			bad(name, "not a setting: a key is set by %s_ and the key in upper case with dots as underscores, as redis.url by %s", EnvPrefix, EnvName("redis.url"))
+		}
+	}
+	return p
 }
 
 // URL schemes accepted by redis.url besides the word "embedded".

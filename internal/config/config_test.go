@@ -3,9 +3,12 @@ package config_test
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,22 +304,21 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 	// every key must still arrive with no file and no flags.
 	isolate(t)
 	env := map[string]string{
-		"MCP_REDIS_REDIS_URL":                          "rediss://envonly:6380/4",
-		"MCP_REDIS_REDIS_PREFIX":                       "eo:",
-		"MCP_REDIS_REDIS_TIMEOUT":                      "1500ms",
-		"MCP_REDIS_REDIS_WAIT_REPLICAS":                "2",
-		"MCP_REDIS_REDIS_WAIT_TIMEOUT":                 "400ms",
-		"MCP_REDIS_REDIS_SHARDED_PUBSUB":               "true",
-		"MCP_REDIS_STREAMS_AUDIT_LOG_STREAM_MAXLEN":    "31",
-		"MCP_REDIS_STREAMS_CCWJ_UPDATE_STREAM_MAXLEN":  "32",
-		"MCP_REDIS_STREAMS_USER_FEEDBACK_MAXLEN":       "33",
-		"MCP_REDIS_STREAMS_WORKFLOW_EVENTS_MAXLEN":     "34",
-		"MCP_REDIS_LIMITS_MAX_ENTRY_BYTES":             "8192",
-		"MCP_REDIS_AUDIT_TOOL_CALLS":                   "false",
-		"MCP_REDIS_IDEMPOTENCY_TTL":                    "10m",
-		"MCP_REDIS_LOG_LEVEL":                          "error",
-		"MCP_REDIS_TRANSPORT":                          "stdio",
-		"MCP_REDIS_SOMETHING_NOBODY_READS_IS_HARMLESS": "x",
+		"MCP_REDIS_REDIS_URL":                         "rediss://envonly:6380/4",
+		"MCP_REDIS_REDIS_PREFIX":                      "eo:",
+		"MCP_REDIS_REDIS_TIMEOUT":                     "1500ms",
+		"MCP_REDIS_REDIS_WAIT_REPLICAS":               "2",
+		"MCP_REDIS_REDIS_WAIT_TIMEOUT":                "400ms",
+		"MCP_REDIS_REDIS_SHARDED_PUBSUB":              "true",
+		"MCP_REDIS_STREAMS_AUDIT_LOG_STREAM_MAXLEN":   "31",
+		"MCP_REDIS_STREAMS_CCWJ_UPDATE_STREAM_MAXLEN": "32",
+		"MCP_REDIS_STREAMS_USER_FEEDBACK_MAXLEN":      "33",
+		"MCP_REDIS_STREAMS_WORKFLOW_EVENTS_MAXLEN":    "34",
+		"MCP_REDIS_LIMITS_MAX_ENTRY_BYTES":            "8192",
+		"MCP_REDIS_AUDIT_TOOL_CALLS":                  "false",
+		"MCP_REDIS_IDEMPOTENCY_TTL":                   "10m",
+		"MCP_REDIS_LOG_LEVEL":                         "error",
+		"MCP_REDIS_TRANSPORT":                         "stdio",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -681,7 +683,7 @@ func TestTheShippedConfigYAMLLoadsToTheDefaults(t *testing.T) {
 }
 
 func TestRatePoliciesComeFromTheFileAndBurstIsRefused(t *testing.T) {
-	t.Chdir(t.TempDir())
+	isolate(t)
 	writeFile(t, "config.yaml", "rate:\n  policies:\n    api:\n      limit: 100\n      window: 10s\n")
 	c, err := config.Load(nil)
 	if err != nil {
@@ -829,5 +831,194 @@ func TestHTTPUIIsOnForLoopbackByDefaultAndTakesABooleanOrAuto(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "http.ui") {
 		t.Errorf("http.ui sometimes: %v, want a problem naming http.ui", err)
+	}
+}
+
+// problemsOf loads a configuration that must be invalid and returns its
+// problems as lines.
+func problemsOf(t *testing.T) []string {
+	t.Helper()
+	ie := invalid(t, nil)
+	out := make([]string, len(ie.Problems))
+	for i, p := range ie.Problems {
+		out[i] = p.Error()
+	}
+	return out
+}
+
+func TestAMisspeltVariableIsReportedWithTheSettingItWasMeantToBe(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "redis:\n  colour: blue\n")
+	t.Setenv("MCP_REDIS_REDIS_URLL", "redis://typo:6379")
+	t.Setenv("MCP_REDIS_LOG_LEVL", "debug")
+	t.Setenv("MCP_REDIS_Http_Listen", "127.0.0.1:9090")
+	t.Setenv("MCP_REDIS_NOTHING_LIKE_ANY_SETTING", "x")
+	got := problemsOf(t)
+	for _, want := range []string{
+		"redis.colour: unknown key",
+		"MCP_REDIS_REDIS_URLL: not a setting; did you mean MCP_REDIS_REDIS_URL?",
+		"MCP_REDIS_LOG_LEVL: not a setting; did you mean MCP_REDIS_LOG_LEVEL?",
+		"MCP_REDIS_Http_Listen: not a setting; did you mean MCP_REDIS_HTTP_LISTEN?",
+		"MCP_REDIS_NOTHING_LIKE_ANY_SETTING: not a setting: a key is set by MCP_REDIS_ and the key in upper case with dots as underscores, as redis.url by MCP_REDIS_REDIS_URL",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("problems do not include %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("got %d problems; want 5 (the file's and the environment's together):\n%s", len(got), strings.Join(got, "\n"))
+	}
+}
+
+func TestAnEmptyMisspeltVariableIsIgnoredLikeAnEmptySetting(t *testing.T) {
+	// viper treats an empty variable as unset: it changes nothing either way.
+	isolate(t)
+	t.Setenv("MCP_REDIS_REDIS_URLL", "")
+	_ = load(t, nil)
+}
+
+func TestTheProjectsOwnTestVariablesAreNotSettingsAndNoError(t *testing.T) {
+	isolate(t)
+	for _, name := range config.NotSettings {
+		t.Setenv(name, "x")
+	}
+	t.Setenv("REDIS_URL", "redis://plain:6379")
+	t.Setenv("MCP_REDIS_HTTP_AUTH_TOKENS", "ci=0123456789abcdef0123")
+	c := load(t, nil)
+	if c.Redis.URL != "redis://plain:6379" || c.HTTP.AuthTokens["ci"] != "0123456789abcdef0123" {
+		t.Errorf("redis.url = %q, http.auth_tokens = %v", c.Redis.URL, c.HTTP.AuthTokens)
+	}
+	for _, name := range []string{"MCP_REDIS_TEST_URL", "MCP_REDIS_TOKEN", "MCP_REDIS_E2E_BIN", "MCP_REDIS_SCREENSHOTS"} {
+		if !slices.Contains(config.NotSettings, name) {
+			t.Errorf("%s is not in NotSettings", name)
+		}
+	}
+}
+
+// envRead matches where the repository's code and scripts read an
+// MCP_REDIS_* variable.
+var envRead = regexp.MustCompile(`(?:Getenv|LookupEnv)\("(MCP_REDIS_[A-Z0-9_]+)"|process\.env\.(MCP_REDIS_[A-Z0-9_]+)|\$\{(MCP_REDIS_[A-Z0-9_]+)`)
+
+func TestEveryVariableTheRepositoryReadsIsASettingOrANotSetting(t *testing.T) {
+	// A test variable added without NotSettings would make every server
+	// the tests start refuse to run.
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n == "node_modules" || (strings.HasPrefix(n, ".") && path != root) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".mjs", ".js", ".sh", ".yml", ".yaml":
+		default:
+			if filepath.Base(path) != "Makefile" {
+				return nil
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range envRead.FindAllStringSubmatch(string(b), -1) {
+			found[m[1]+m[2]+m[3]] = path
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) == 0 {
+		t.Fatal("found no MCP_REDIS_* variable read anywhere; is the pattern right?")
+	}
+	t.Logf("read: %v", slices.Sorted(maps.Keys(found)))
+	isolate(t)
+	for name := range found {
+		t.Setenv(name, "x")
+	}
+	_, err = config.Load(nil)
+	for name, path := range found {
+		if err != nil && strings.Contains(err.Error(), name+": not a setting") {
+			t.Errorf("%s (read in %s) is reported as not a setting; add it to config.NotSettings", name, path)
+		}
+	}
+}
+
+func TestARatePolicyGivenOnlyInTheEnvironmentIsUsed(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_RATE_POLICIES_STRICT_API_LIMIT", "5")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_STRICT_API_WINDOW", "10s")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_DEFAULT_LIMIT", "70")
+	got := load(t, nil).Rate.Policies
+	want := map[string]config.RatePolicy{
+		"strict_api": {Limit: 5, Window: 10 * time.Second},
+		"default":    {Limit: 70, Window: time.Minute},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rate.policies = %+v; want %+v", got, want)
+	}
+}
+
+func TestAnEnvironmentPolicyFillsInAndOverridesAFilePolicy(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "rate:\n  policies:\n    strict-api:\n      limit: 1\n    bulk:\n      limit: 100\n      window: 1s\n")
+	// STRICT_API, since a shell cannot export STRICT-API.
+	t.Setenv("MCP_REDIS_RATE_POLICIES_STRICT_API_WINDOW", "2s")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_BULK_LIMIT", "200")
+	got := load(t, nil).Rate.Policies
+	want := map[string]config.RatePolicy{
+		"strict-api": {Limit: 1, Window: 2 * time.Second},
+		"bulk":       {Limit: 200, Window: time.Second},
+		"default":    {Limit: 60, Window: time.Minute},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rate.policies = %+v; want %+v", got, want)
+	}
+}
+
+func TestAnEnvironmentPolicyThatCannotWorkIsReported(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_RATE_POLICIES_HALF_LIMIT", "5")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_BURSTY_LIMIT", "5")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_BURSTY_WINDOW", "1s")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_BURSTY_BURST", "9")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_TYPO_LIMT", "5")
+	t.Setenv("MCP_REDIS_RATE_POLICIES_A:B_LIMIT", "5")
+	got := problemsOf(t)
+	for _, want := range []string{
+		"rate.policies.half.window: 0 or not set: a policy needs a window (10ms to 24h) and a limit",
+		"MCP_REDIS_RATE_POLICIES_BURSTY_BURST: not supported: the limiter is an exact sliding window, which never allows more than limit in any window; " +
+			"set MCP_REDIS_RATE_POLICIES_BURSTY_LIMIT and MCP_REDIS_RATE_POLICIES_BURSTY_WINDOW",
+		"MCP_REDIS_RATE_POLICIES_TYPO_LIMT: not a setting; did you mean MCP_REDIS_RATE_POLICIES_TYPO_LIMIT?",
+		"MCP_REDIS_RATE_POLICIES_A:B_LIMIT: policy names are 1 to 64 of a-z, 0-9, _ and - (the variable's name in lower case)",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("problems do not include %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("got %d problems; want 4:\n%s", len(got), strings.Join(got, "\n"))
+	}
+}
+
+func TestATokenVariableWorksForATokenTheFileNamesAndIsExplainedOtherwise(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "http:\n  auth_tokens:\n    ci: aaaaaaaaaaaaaaaaaaaa\n")
+	t.Setenv("MCP_REDIS_HTTP_AUTH_TOKENS_CI", "bbbbbbbbbbbbbbbbbbbb")
+	if got := load(t, nil).HTTP.AuthTokens; got["ci"] != "bbbbbbbbbbbbbbbbbbbb" {
+		t.Errorf("http.auth_tokens = %v; want ci from MCP_REDIS_HTTP_AUTH_TOKENS_CI", got)
+	}
+	t.Setenv("MCP_REDIS_HTTP_AUTH_TOKENS_ALICE", "cccccccccccccccccccc")
+	want := "MCP_REDIS_HTTP_AUTH_TOKENS_ALICE: not a setting: tokens are given as MCP_REDIS_HTTP_AUTH_TOKENS=name=token,… or under http.auth_tokens in the file"
+	if got := problemsOf(t); !slices.Contains(got, want) || len(got) != 1 {
+		t.Errorf("problems = %q; want only %q", got, want)
 	}
 }
