@@ -46,7 +46,8 @@ func ackEvents(d *Deps) mcpkit.Tool {
 		Description: "Acknowledge entries claim_events handed to a worker of a consumer group (Redis XACK), once their work is done, so that they are never handed out again. " +
 			"Says which ids were not pending: acknowledged before, moved to the dead letters, or never handed out by the group. " +
 			"An entry that is not acknowledged goes to another worker once it has been pending longer than the claim's reclaim_idle_ms. Acknowledging again changes nothing.",
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+		Unavailable: "Call ack_events again later with the same ids: acknowledging twice is harmless.",
 		Record: func(in *AckEventsInput, out *AckEventsResult) (map[string]any, map[string]any) {
 			inputs := fields("stream", in.Stream, "group", string(in.Group), "ids", len(in.IDs))
 			if out == nil {

@@ -40,7 +40,8 @@ func acquireLock(d *Deps) mcpkit.Tool {
 		Description: "Take a distributed lock on a resource for ttl_ms, optionally waiting up to wait_ms for it to come free. " +
 			"Not getting it is a normal answer (acquired: false, with the holder's owner label and remaining ttl), not an error. " +
 			"Keep the token to release or extend the lock, and pass fencing_token to the system you guard. " + fencingAcrossFailover(d.WaitReplicas),
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Unavailable: "A lock granted whose answer was lost is given back once Redis answers again; call acquire_lock again later.",
 		Schema: func(s *jsonschema.Schema) {
 			setMax(s, "ttl_ms", d.LockMaxTTL)
 			setMax(s, "wait_ms", d.LockMaxWait)

@@ -66,7 +66,7 @@ func auditLog(d *Deps) mcpkit.Tool {
 		Title: "Append an audit entry",
 		Description: "Append one entry to the audit trail (the audit_log_stream Redis stream) and announce it on pub/sub. " +
 			"Record what a module did: procedure, status, inputs, outputs, rationale. " +
-			"Pass log_id to make a retry safe: the same log_id within the idempotency window returns the first entry with duplicate: true.",
+			"Pass log_id to make a retry safe: the same log_id within the idempotency window (" + window(d) + " on this server, idempotency.ttl) returns the first entry with duplicate: true.",
 		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 		Stamped: append(slices.Clone(StampedFields), callRecordFields...),
 		// Only a failed call is recorded (a successful one's entry is its

@@ -37,7 +37,8 @@ func checkRate(d *Deps) mcpkit.Tool {
 		Title: "Check a rate limit",
 		Description: "Decide atomically whether subject may spend cost under a configured policy (an exact sliding window: at most limit units in any window), " +
 			"and count it when allowed. When not allowed, retry_after_ms says when to try again.",
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Unavailable: "The request may have been counted against the subject's quota; call check_rate again later.",
 		Schema: func(s *jsonschema.Schema) {
 			if p, ok := s.Properties.Get("policy"); ok {
 				for _, name := range policyNames(d) {

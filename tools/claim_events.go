@@ -71,7 +71,8 @@ func claimEvents(d *Deps) mcpkit.Tool {
 			"Loop: claim, do the work of each entry, acknowledge its id. Delivery is at least once: an entry whose delivery_count is above 1 may have been worked on before. " +
 			"The first claim for a group makes it (from: $ for new entries only, 0 for every entry). " +
 			"In audit_log_stream the server's own records of tool calls (module mcp-redis), claims included, are entries like any other. " + waits,
-		Hints: mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Unavailable: "Entries claimed whose answer was lost stay pending with this consumer and are handed out again after reclaim_idle_ms; call claim_events again later.",
 		Schema: func(s *jsonschema.Schema) {
 			if p, ok := s.Properties.Get("block_ms"); ok {
 				p.Maximum = jsonNumber(maxBlock)

@@ -62,6 +62,9 @@ type Deps struct {
 	MaxBlock time.Duration
 	// Policies are the rate-limit policies by name.
 	Policies map[string]ratelimit.Policy
+	// IdempotencyTTL is idempotency.ttl, for the descriptions; 24h when
+	// zero.
+	IdempotencyTTL time.Duration
 	// MaxEntryBytes bounds one serialised stream entry.
 	MaxEntryBytes int
 	// MaxClockSkew bounds how far ahead of the server's clock a caller's

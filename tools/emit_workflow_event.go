@@ -30,7 +30,7 @@ func emitWorkflowEvent(d *Deps) mcpkit.Tool {
 		Name:  "emit_workflow_event",
 		Title: "Emit a workflow event",
 		Description: "Append a workflow event (phase change, escalation, completion) to the workflow_events Redis stream and announce it on pub/sub." +
-			idempotencyNote,
+			idempotencyNote(d),
 		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 		Stamped: StampedFields,
 		Record: func(in *WorkflowEventInput, out *EventResult) (map[string]any, map[string]any) {

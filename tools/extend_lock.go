@@ -34,9 +34,10 @@ func extendLock(d *Deps) mcpkit.Tool {
 		Title: "Extend a lock",
 		Description: "Set a new ttl on a lock you hold, by its token. " +
 			"A token that does not hold the lock (wrong, expired, or another's) changes nothing and answers extended: false with reason not_held.",
-		Hints:  mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
-		Schema: func(s *jsonschema.Schema) { setMax(s, "ttl_ms", d.LockMaxTTL) },
-		Secret: []string{"token"},
+		Hints:       mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
+		Unavailable: "Call extend_lock again later with the same token, while the lock's ttl lasts.",
+		Schema:      func(s *jsonschema.Schema) { setMax(s, "ttl_ms", d.LockMaxTTL) },
+		Secret:      []string{"token"},
 		Record: func(in *ExtendLockInput, out *ExtendLockResult) (map[string]any, map[string]any) {
 			inputs := fields("resource", string(in.Resource), "ttl_ms", in.TTLMS)
 			if out == nil {

@@ -27,7 +27,8 @@ func getContext(d *Deps) mcpkit.Tool {
 		Title: "Get a workflow's context",
 		Description: "Return the current context window of a workflow, as built by publish_ccwj_delta: " +
 			"for each phase, each field's latest value, and the id of the last delta applied.",
-		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Unavailable: "Nothing was written; read again later.",
 		Record: func(in *GetContextInput, out *GetContextResult) (map[string]any, map[string]any) {
 			inputs := fields("workflow_id", string(in.WorkflowID), "phase_id", string(in.PhaseID))
 			if out == nil {

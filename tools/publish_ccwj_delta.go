@@ -32,7 +32,7 @@ func publishCCWJDelta(d *Deps) mcpkit.Tool {
 		Title: "Publish a context-window delta",
 		Description: "Set one field of one phase of a workflow's current context window (CCWJ): append the delta to the ccwj_update_stream Redis stream, " +
 			"make it the field's current value (read it back with get_context), and announce it on pub/sub. " +
-			"Deltas to different fields never overwrite each other; the latest delta to a field wins." + idempotencyNote,
+			"Deltas to different fields never overwrite each other; the latest delta to a field wins." + idempotencyNote(d),
 		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false},
 		Stamped: StampedFields,
 		Record: func(in *CCWJDeltaInput, out *EventResult) (map[string]any, map[string]any) {

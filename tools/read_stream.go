@@ -187,7 +187,8 @@ func readStream(d *Deps) mcpkit.Tool {
 			"oldest first or newest first, optionally only those whose fields equal the filters given (event_type, phase, phase_id, module, status, procedure, workflow_id, session_id, user_id, and caller, who wrote the entry as the server stamped it; " +
 			"a filter for a field the stream's entries do not have is an error). " +
 			"Returns at most count entries (and at most 16 MiB of them) and, when more may match, a next cursor. A filtered read examines at most 10000 entries per call. " + waits,
-		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Unavailable: "Nothing was written; read again later.",
 		Schema: func(s *jsonschema.Schema) {
 			if p, ok := s.Properties.Get("block_ms"); ok {
 				p.Maximum = jsonNumber(maxBlock)

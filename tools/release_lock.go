@@ -28,8 +28,9 @@ func releaseLock(d *Deps) mcpkit.Tool {
 		Title: "Release a lock",
 		Description: "Release a lock you hold, by its token, and wake whoever waits for it. " +
 			"A token that does not hold the lock (wrong, expired, or another's) changes nothing and answers released: false with reason not_held.",
-		Hints:  mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
-		Secret: []string{"token"},
+		Hints:       mcpkit.Hints{ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false},
+		Unavailable: "Call release_lock again later with the same token: releasing twice is harmless.",
+		Secret:      []string{"token"},
 		Record: func(in *ReleaseLockInput, out *ReleaseLockResult) (map[string]any, map[string]any) {
 			inputs := fields("resource", string(in.Resource))
 			if out == nil {

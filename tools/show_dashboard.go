@@ -92,7 +92,8 @@ func showDashboard(d *Deps) mcpkit.Tool {
 			"consumer groups (lag, pending, oldest pending, dead letters), the locks held now (resource, owner label, fencing token, remaining ttl; never a token), " +
 			"rate-limit subjects near their limit, and the server's health (Redis reachable, calls/s, error rate). Reads only. " +
 			"Hosts that render MCP Apps show it as a live dashboard (" + DashboardURI + ") next to the conversation.",
-		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Unavailable: "Nothing was written; ask again later.",
 		// Both spellings of the link: the extension's (ui.resourceUri)
 		// and the flat key hosts of its first drafts read.
 		Meta: map[string]any{

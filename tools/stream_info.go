@@ -52,7 +52,8 @@ func streamInfo(d *Deps) mcpkit.Tool {
 			"and for each consumer group (claim_events) its consumers, pending entries (and who holds them), lag (entries not yet handed out), " +
 			fmt.Sprintf("last delivered id, and the age and idle time of its oldest pending entry. Entries pending longer than the claims' reclaim_idle_ms (%d ms by default) belong to a worker that stopped; ", reclaimMS(d)) +
 			fmt.Sprintf("entries handed out %d times (groups.max_deliveries) go to the dead letters. Reads only.", max(d.MaxDeliveries, 1)),
-		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Unavailable: "Nothing was written; read again later.",
 		Record: func(in *StreamInfoInput, out *StreamInfoResult) (map[string]any, map[string]any) {
 			inputs := fields("stream", in.Stream)
 			if out == nil {

@@ -33,7 +33,7 @@ func submitFeedback(d *Deps) mcpkit.Tool {
 		Name:  "submit_feedback",
 		Title: "Submit feedback",
 		Description: "Append user or agent feedback on an output to the user_feedback Redis stream and announce it on pub/sub." +
-			idempotencyNote,
+			idempotencyNote(d),
 		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 		Stamped: StampedFields,
 		// The feedback's text is payload: kept only with record_arguments all.

@@ -2,6 +2,7 @@ package tools_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,19 @@ func TestRequiredArgumentsAreTheContract(t *testing.T) {
 		_ = json.Unmarshal(tool.Def.RawInputSchema, &s)
 		if string(s.Required) != want[tool.Name()] {
 			t.Errorf("%s requires %s, want %s", tool.Name(), s.Required, want[tool.Name()])
+		}
+	}
+}
+
+// The write tools' descriptions state the idempotency window in force,
+// not the default.
+func TestWriteDescriptionsStateTheIdempotencyWindowInForce(t *testing.T) {
+	for _, tool := range tools.All(&tools.Deps{LockMaxTTL: time.Minute, IdempotencyTTL: 90 * time.Minute}) {
+		switch tool.Name() {
+		case "audit_log", "publish_ccwj_delta", "submit_feedback", "emit_workflow_event":
+			if !strings.Contains(tool.Def.Description, "(90m on this server, idempotency.ttl)") {
+				t.Errorf("%s: %q does not state the 90m window", tool.Name(), tool.Def.Description)
+			}
 		}
 	}
 }

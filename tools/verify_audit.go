@@ -83,7 +83,8 @@ func verifyAudit(d *Deps) mcpkit.Tool {
 		Description: "Walk the hash chain of a chained stream (audit_log_stream by default) and its signed checkpoints, and report the first entry " +
 			"that was modified, deleted, inserted or reordered, or a checkpoint that no longer matches (the chain was rewritten). " +
 			"Checks at most max_entries (up to 10000) entries per call and returns a next cursor to resume.",
-		Hints: mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Hints:       mcpkit.Hints{ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+		Unavailable: "Nothing was written; verify again later.",
 		Record: func(in *VerifyAuditInput, out *VerifyAuditResult) (map[string]any, map[string]any) {
 			inputs := fields("stream", in.Stream, "from", in.From, "cursor", in.Cursor)
 			if in.MaxEntries > 0 {

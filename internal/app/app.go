@@ -174,6 +174,7 @@ func depsFrom(cfg config.Config) *tools.Deps {
 	}
 	return &tools.Deps{
 		MaxEntryBytes:   cfg.Limits.MaxEntryBytes,
+		IdempotencyTTL:  cfg.Idempotency.TTL,
 		LockMaxTTL:      cfg.Locks.MaxTTL,
 		LockMaxWait:     cfg.Locks.MaxWait,
 		MaxBlock:        cfg.Streams.MaxBlock,

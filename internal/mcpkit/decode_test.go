@@ -3,12 +3,15 @@ package mcpkit_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
@@ -542,6 +545,32 @@ func BenchmarkDecodeAuditLog(b *testing.B) {
 	for b.Loop() {
 		if _, err := tool.Call(context.Background(), args, time.Second); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A tool's own advice replaces the default one (about retrying a write
+// with its log_id/event_id) in its "Redis is unavailable" errors.
+func TestAToolsUnavailableAdviceReplacesTheDefault(t *testing.T) {
+	down := func(_ context.Context, _ *lockArgs) (*okResult, error) {
+		return nil, &fault.Error{Code: fault.Unavailable, Message: "redis did not answer"}
+	}
+	own := mcpkit.New(mcpkit.Spec[lockArgs, okResult]{Name: "check_rate", Unavailable: "Call check_rate again later.", Handle: down})
+	plain := mcpkit.New(mcpkit.Spec[lockArgs, okResult]{Name: "audit_log", Handle: down})
+	for _, c := range []struct {
+		tool      mcpkit.Tool
+		want, not string
+	}{{own, "Call check_rate again later.", "log_id"}, {plain, "log_id/event_id", "check_rate"}} {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = c.tool.Name()
+		req.Params.Arguments = map[string]any{"resource": "r", "owner": "o"}
+		res, err := c.tool.Handler(nil, time.Second, slog.New(slog.DiscardHandler))(context.Background(), req)
+		if err != nil || !res.IsError {
+			t.Fatalf("%s: %v %+v", c.tool.Name(), err, res)
+		}
+		text := res.Content[0].(mcp.TextContent).Text
+		if !strings.Contains(text, c.want) || strings.Contains(text, c.not) {
+			t.Errorf("%s: %q, want %q and not %q", c.tool.Name(), text, c.want, c.not)
 		}
 	}
 }

@@ -53,6 +53,10 @@ type Spec[In, Out any] struct {
 	// Meta, when set, is the tool's _meta in tools/list (an MCP App's
 	// ui.resourceUri).
 	Meta map[string]any
+	// Unavailable, when set, is the advice of the tool's "Redis is
+	// unavailable" errors that carry none of their own; the default
+	// speaks of retrying a write with its log_id/event_id.
+	Unavailable string
 }
 
 // Tool is a tool ready to register: its definition with raw schemas, and a
@@ -68,6 +72,8 @@ type Tool struct {
 	run    func(ctx context.Context, args []byte, timeout time.Duration) (in, out any, err error)
 	record func(in, out any) (inputs, outputs map[string]any)
 	secret []string
+	// unavailable is Spec.Unavailable.
+	unavailable string
 }
 
 // Name returns the tool's name.
@@ -125,8 +131,9 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 			_, out, err := run(ctx, args, timeout)
 			return out, err
 		},
-		run:    run,
-		secret: spec.Secret,
+		run:         run,
+		secret:      spec.Secret,
+		unavailable: spec.Unavailable,
 	}
 	if spec.Record != nil {
 		t.record = func(in, out any) (map[string]any, map[string]any) {
@@ -204,6 +211,12 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 		}
 		var msg string
 		if err != nil {
+			if e, ok := fault.As(err); ok && e.Code == fault.Unavailable && e.Hint == "" && t.unavailable != "" {
+				// A copy: err may be shared.
+				c := *e
+				c.Hint = t.unavailable
+				err = &c
+			}
 			msg = Message(err, t.Def.Name, log)
 		}
 		if obs != nil {
