@@ -36,6 +36,13 @@ func (s spec) with(prefix string) spec {
 	return s
 }
 
+// audited is the base spec with the per-call audit on or off.
+func (b bench) audited(on bool) spec {
+	s := b.base
+	s.audit = on
+	return s
+}
+
 // command runs the server on its defaults but for the Redis, the prefix,
 // warnings only on stderr, and the audit switch, stated either way; the
 // bench's own MCP_REDIS_* and REDIS_URL stay out of it.

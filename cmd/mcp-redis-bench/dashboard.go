@@ -97,30 +97,19 @@ func runDashboard(o options) int {
 
 func dashboardBench(o options) error {
 	began := time.Now()
-	opts, err := loopbackRedis(o.redisURL)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "mcp-redis-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin, err := serverBinary(o.bin, dir)
-	if err != nil {
-		return err
-	}
+	// The bound covers the measurement, not the build (cached most of
+	// the time).
 	ctx, cancel := context.WithTimeout(context.Background(), min(o.timeout, dashBound))
 	defer cancel()
-	rdb, prefix, err := benchRedis(ctx, opts)
+	b, done, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	defer cleanup(rdb, prefix)
+	defer done()
+	rdb, prefix := b.rdb, b.prefix
 
 	srvPrefix := prefix + "dash:"
-	srv, err := startSubServer(ctx, spec{bin: bin, dir: dir, redisURL: o.redisURL, audit: o.audit}.with(srvPrefix))
+	srv, err := startSubServer(ctx, b.audited(o.audit).with(srvPrefix))
 	if err != nil {
 		return err
 	}
@@ -264,7 +253,7 @@ func dashboardBench(o options) error {
 
 	r.slow = slow
 	r.tally(ws, ws2, ws3, from, to, tabs, raws, raws2)
-	r.print(o, opts.Addr, peak, time.Since(began))
+	r.print(o, b.addr, peak, time.Since(began))
 	if r.failed+r.tabsAlone.failed+r.rawAlone.failed > 0 {
 		return errors.New("some writes failed")
 	}

@@ -126,29 +126,13 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts, err := loopbackRedis(o.redisURL)
+	b, done, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}
-	rdb, prefix, err := benchRedis(ctx, opts)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	defer cleanup(rdb, prefix)
-
-	// The servers run in a directory without a config.yaml, on their
-	// defaults plus what spec states.
-	dir, err := os.MkdirTemp("", "mcp-redis-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin, err := serverBinary(o.bin, dir)
-	if err != nil {
-		return err
-	}
-	base := spec{bin: bin, dir: dir, redisURL: o.redisURL}
+	defer done()
+	rdb, prefix := b.rdb, b.prefix
+	base := b.base
 	audited := base.with(prefix + "audited:")
 	audited.audit = true
 	stateless := base.with(prefix + "stateless:")
@@ -220,7 +204,7 @@ func run(o options) error {
 	}
 
 	fmt.Printf("\nmcp-redis end to end: %s, %d CPUs, %d timed calls per row and concurrency in %d rounds (calls/s: median of the rounds)\n\n",
-		opts.Addr, runtime.NumCPU(), o.n, o.rounds)
+		b.addr, runtime.NumCPU(), o.n, o.rounds)
 	failed := printTable(all, levels)
 	fmt.Printf("\ncold start (spawn to the initialize reply), %d spawns: median %.1f ms (%.1f–%.1f)\n",
 		len(cold), ms(cold[len(cold)/2]), ms(cold[0]), ms(cold[len(cold)-1]))
@@ -600,6 +584,45 @@ func serverBinary(bin, dir string) (string, error) {
 		return "", fmt.Errorf("go build (run from inside the module, or pass --bin): %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// bench is what a measurement runs with: the Redis under a key prefix of
+// the run's own, and the servers' spec (the binary, and a directory
+// without a config.yaml: they run on their defaults plus what spec
+// states).
+type bench struct {
+	rdb    *redis.Client
+	prefix string
+	addr   string // the Redis's address
+	base   spec
+}
+
+// setUp readies a measurement; done deletes its keys and directory.
+func setUp(ctx context.Context, o options) (bench, func(), error) {
+	opts, err := loopbackRedis(o.redisURL)
+	if err != nil {
+		return bench{}, nil, err
+	}
+	dir, err := os.MkdirTemp("", "mcp-redis-bench-")
+	if err != nil {
+		return bench{}, nil, err
+	}
+	bin, err := serverBinary(o.bin, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return bench{}, nil, err
+	}
+	rdb, prefix, err := benchRedis(ctx, opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return bench{}, nil, err
+	}
+	done := func() {
+		cleanup(rdb, prefix)
+		rdb.Close()
+		os.RemoveAll(dir)
+	}
+	return bench{rdb: rdb, prefix: prefix, addr: opts.Addr, base: spec{bin: bin, dir: dir, redisURL: o.redisURL}}, done, nil
 }
 
 // benchRedis connects to the bench's Redis and picks a key prefix of this

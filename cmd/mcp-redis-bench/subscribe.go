@@ -84,31 +84,18 @@ func runSubscribe(o options) int {
 
 func subscribeBench(o options) error {
 	began := time.Now()
-	opts, err := loopbackRedis(o.redisURL)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "mcp-redis-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin, err := serverBinary(o.bin, dir)
-	if err != nil {
-		return err
-	}
-	// The bound covers everything from here on: the build is cached most
-	// of the time, and not the measurement.
+	// The bound covers the measurement, not the build (cached most of
+	// the time).
 	ctx, cancel := context.WithTimeout(context.Background(), min(o.timeout, subBound))
 	defer cancel()
-	rdb, prefix, err := benchRedis(ctx, opts)
+	b, done, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	defer cleanup(rdb, prefix)
+	defer done()
+	prefix := b.prefix
 
-	srv, err := startSubServer(ctx, spec{bin: bin, dir: dir, redisURL: o.redisURL, audit: o.audit}.with(prefix+"sub:"))
+	srv, err := startSubServer(ctx, b.audited(o.audit).with(prefix+"sub:"))
 	if err != nil {
 		return err
 	}
@@ -154,7 +141,7 @@ func subscribeBench(o options) error {
 		audit = "on"
 	}
 	fmt.Printf("\nmcp-redis write → notifications/resources/updated: %s, %d CPUs, one server (Streamable HTTP, stateful, bearer token, per-call audit %s)\n",
-		opts.Addr, runtime.NumCPU(), audit)
+		b.addr, runtime.NumCPU(), audit)
 	fmt.Printf("writes: emit_workflow_event calls over %d sessions, paced at %d/s, timed for %s after %s; %d subscribers of %s per era\n",
 		subWriters, subRate, subFor, subWarm, subSessions, subURI)
 	fmt.Printf("latency: a subscriber's first notice after Redis applied the write − the write's call sent; over every (write, subscriber) pair;\n" +
