@@ -45,9 +45,11 @@ func newResources(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, st 
 	r := &resources.Reader{Streams: st, Locks: locker, Keys: keys, Records: records,
 		MaxEntryBytes: cfg.Limits.MaxEntryBytes, Timeout: cfg.Redis.Timeout, Log: log}
 	svc := resources.New(r, log)
+	// Each notice is decoded once, for both.
 	notice := func(channel, payload string) {
-		svc.Notice(channel, payload)
-		also.Notice(channel, payload)
+		n := notify.Decode(payload)
+		svc.Heard(channel, n)
+		also.Heard(channel, n)
 	}
 	resubscribed := func() {
 		svc.Resubscribed()
@@ -65,7 +67,7 @@ func newResources(cfg config.Config, conn *rdb.Conn, keys keyspace.Keyspace, st 
 
 // listener is told of the notices the one subscription hears.
 type listener interface {
-	Notice(channel, payload string)
+	Heard(channel string, n notify.Notice)
 	Resubscribed()
 }
 

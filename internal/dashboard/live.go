@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
+	"github.com/mcp-redis/mcp-redis/internal/notify"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
 	"github.com/mcp-redis/mcp-redis/tools"
 )
@@ -256,7 +257,10 @@ func (l *Live) send(t *Tab, f Frame) {
 }
 
 // Notice is told of every notice on the server's channels.
-func (l *Live) Notice(channel, payload string) {
+func (l *Live) Notice(channel, payload string) { l.Heard(channel, notify.Decode(payload)) }
+
+// Heard is Notice of a payload already decoded.
+func (l *Live) Heard(channel string, n notify.Notice) {
 	if channel == l.lockChannel {
 		l.collector.Fresh()
 		l.pokeOverview()
@@ -266,11 +270,6 @@ func (l *Live) Notice(channel, payload string) {
 	if !ok {
 		return
 	}
-	var n struct {
-		ID         string `json:"id"`
-		WorkflowID string `json:"workflow_id"`
-	}
-	_ = json.Unmarshal([]byte(payload), &n)
 	l.collector.Count(name, n.ID)
 	l.mu.Lock()
 	fw := l.followers[name]

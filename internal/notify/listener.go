@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -138,4 +139,20 @@ func (l *Listener) Close() {
 		_ = ps.Close()
 	}
 	l.running.Wait()
+}
+
+// Notice is what the server's consumers read of one notice payload,
+// decoded once for all of them: the entry id and workflow of a stream's
+// notice, the resource of a lock's.
+type Notice struct {
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	Resource   string `json:"resource"`
+}
+
+// Decode reads a notice payload; what is not JSON reads as no fields.
+func Decode(payload string) Notice {
+	var n Notice
+	_ = json.Unmarshal([]byte(payload), &n)
+	return n
 }

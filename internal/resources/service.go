@@ -324,12 +324,12 @@ func (s *Service) start(ctx context.Context) {
 
 // Notice is told of every notice on the channels (the Listening calls
 // it); it marks the resources the notice changed.
-func (s *Service) Notice(channel, payload string) {
+func (s *Service) Notice(channel, payload string) { s.Heard(channel, notify.Decode(payload)) }
+
+// Heard is Notice of a payload already decoded.
+func (s *Service) Heard(channel string, n notify.Notice) {
 	if channel == s.lockChan {
-		var n struct {
-			Resource string `json:"resource"`
-		}
-		if json.Unmarshal([]byte(payload), &n) == nil && n.Resource != "" {
+		if n.Resource != "" {
 			s.hub.Publish(LockURI(n.Resource))
 			s.locks.poke(n.Resource)
 		}
@@ -339,11 +339,6 @@ func (s *Service) Notice(channel, payload string) {
 	if !ok {
 		return
 	}
-	var n struct {
-		ID         string `json:"id"`
-		WorkflowID string `json:"workflow_id"`
-	}
-	_ = json.Unmarshal([]byte(payload), &n)
 	s.hub.Publish(StreamURI(name))
 	// Every stream's notice carries its entry's workflow_id, when it has
 	// one (feedback's is optional).
