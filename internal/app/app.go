@@ -61,6 +61,9 @@ type App struct {
 	auditor     *tools.Auditor  // the call records; nil with audit.tool_calls false
 	live        *dashboard.Live // the dashboard's live updates
 	ui          *dashboard.Handler
+	// calls finds a tool's handler for the stdio fast path; nil with
+	// debug logging (transport.Stdio.Calls).
+	calls transport.ToolCalls
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -104,7 +107,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		server.WithToolCapabilities(false),
 		server.WithInstructions(Instructions),
 	}
-	if log.Enabled(context.Background(), slog.LevelDebug) {
+	debug := log.Enabled(context.Background(), slog.LevelDebug)
+	if debug {
 		opts = append(opts, server.WithLogger(log))
 	}
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
@@ -119,10 +123,19 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		}
 	}
 	all := tools.All(deps)
+	handlers := make(map[string]server.ToolHandlerFunc, len(all))
 	for _, t := range all {
-		s.AddTool(t.Def, m.Track(t.Handler(obs, cfg.Redis.Timeout, log)))
+		h := m.Track(t.Handler(obs, cfg.Redis.Timeout, log))
+		s.AddTool(t.Def, h)
+		handlers[t.Name()] = h
 	}
 	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor}
+	if !debug {
+		// The stdio fast path skips what mcp-go does around a call that
+		// this server does not use; with debug logging mcp-go's request
+		// log is one of them, so every call goes through mcp-go.
+		a.calls = func(name string) server.ToolHandlerFunc { return handlers[name] }
+	}
 	if err := addDashboardApp(s); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -197,7 +210,7 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 		caller = osCaller()
 	}
 	ctx = mcpkit.WithCaller(ctx, caller)
-	s := &transport.Stdio{Server: a.MCP, MaxMessageBytes: a.Config.Stdio.MaxMessageBytes, MaxInFlight: maxInFlight, Log: a.Log}
+	s := &transport.Stdio{Server: a.MCP, MaxMessageBytes: a.Config.Stdio.MaxMessageBytes, MaxInFlight: maxInFlight, Calls: a.calls, Log: a.Log}
 	if err := s.Serve(ctx, in, out); err != nil {
 		return fmt.Errorf("serve stdio: %w", err)
 	}
@@ -282,3 +295,4 @@ func (a *App) Close() error {
 	}
 	return err
 }
+

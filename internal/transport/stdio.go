@@ -42,7 +42,13 @@ type Stdio struct {
 	// MaxInFlight bounds the requests served at once; one more is
 	// answered with errBusy (-32000) until one of them ends.
 	MaxInFlight int
-	Log         *slog.Logger
+	// Calls, when set, serves plain tools/call requests without
+	// MCPServer.HandleMessage (see fastcall.go). Set it only for a server
+	// that registers no session tools, tool filters, tool middleware
+	// (other than in the handlers Calls returns), schema validation,
+	// request logger or tracer: those would be skipped.
+	Calls ToolCalls
+	Log   *slog.Logger
 }
 
 // Serve runs until in ends (EOF: the host went away) or ctx is cancelled.
@@ -66,6 +72,9 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	l := &loop{t: t, ctx: ctx, w: &writer{w: bufio.NewWriterSize(out, 64<<10)},
 		lines: newLineReader(in, t.MaxMessageBytes), slots: make(chan struct{}, max(t.MaxInFlight, 1)),
 		done: make(chan error, 1), calls: map[string]*call{}, jobs: make(chan job)}
+	if t.Calls != nil {
+		l.initHooks, l.fast = fastHooks(t.Server)
+	}
 	l.running.Go(func() { t.forwardNotifications(ctx, sess, l.w) })
 	go l.read()
 
@@ -113,6 +122,11 @@ type loop struct {
 	jobs     chan job
 	workers  sync.WaitGroup
 	nWorkers int // read's own count: only read starts workers
+
+	// fast: plain tools/call requests are served by Stdio.fastCall, which
+	// runs initHooks as mcp-go would.
+	fast      bool
+	initHooks []server.OnRequestInitializationFunc
 }
 
 // job is one admitted request for a worker.
@@ -120,6 +134,7 @@ type job struct {
 	c    *call
 	line []byte
 	id   json.RawMessage
+	call bool // a tools/call
 }
 
 // call is one request being served.
@@ -175,7 +190,7 @@ func (l *loop) read() {
 		if c == nil {
 			return
 		}
-		l.dispatch(job{c: c, line: line, id: head.ID})
+		l.dispatch(job{c: c, line: line, id: head.ID, call: l.fast && head.Method == string(mcp.MethodToolsCall)})
 	}
 }
 
@@ -196,7 +211,7 @@ func (l *loop) dispatch(j job) {
 		case l.jobs <- j:
 		case <-l.ctx.Done():
 			// The workers are ending: the call, cancelled, ends at once.
-			l.serve(j.c, j.line, j.id)
+			l.serve(j)
 		}
 		return
 	}
@@ -207,7 +222,7 @@ func (l *loop) dispatch(j job) {
 // work serves j, then each job handed to it, until Serve stops.
 func (l *loop) work(j job) {
 	for {
-		l.serve(j.c, j.line, j.id)
+		l.serve(j)
 		select {
 		case j = <-l.jobs:
 		case <-l.ctx.Done():
@@ -233,9 +248,15 @@ func (l *loop) begin(id json.RawMessage) *call {
 }
 
 // serve answers the request begin registered, and frees its slot.
-func (l *loop) serve(c *call, line []byte, id json.RawMessage) {
+func (l *loop) serve(j job) {
 	defer l.running.Done()
-	resp := l.t.handle(c.ctx, line, id)
+	c := j.c
+	var resp mcp.JSONRPCMessage
+	if j.call {
+		resp = l.t.handleCall(c.ctx, j.line, j.id, l.initHooks)
+	} else {
+		resp = l.t.handle(c.ctx, j.line, j.id)
+	}
 	c.cancel()
 	l.mu.Lock()
 	if l.calls[c.key] == c {
@@ -295,6 +316,21 @@ func (t *Stdio) handle(ctx context.Context, line []byte, id json.RawMessage) (re
 			resp = errorResponse(echoID(id), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
+	return t.Server.HandleMessage(ctx, line)
+}
+
+// handleCall answers a tools/call, on the fast path when it takes it,
+// recovering a panic into an internal error.
+func (t *Stdio) handleCall(ctx context.Context, line []byte, id json.RawMessage, hooks []server.OnRequestInitializationFunc) (resp mcp.JSONRPCMessage) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.Log.Error("panic serving a message", "panic", r)
+			resp = errorResponse(echoID(id), mcp.INTERNAL_ERROR, "internal error")
+		}
+	}()
+	if resp, ok := t.fastCall(ctx, line, hooks); ok {
+		return resp
+	}
 	return t.Server.HandleMessage(ctx, line)
 }
 
