@@ -175,3 +175,21 @@ func TestFastPathAnswersAsMCPGoDoes(t *testing.T) {
 	}
 }
 
+// mcp-go's request and tool lines, on at --log-level debug only, say
+// level=DEBUG.
+func TestDebugRequestLinesAreLabelledDebug(t *testing.T) {
+	needsFull(t, "starts the binary over stdio")
+	_, prefix := testredis.Shared(t)
+	d := diffStdio(t, prefix, true)
+	badOK(t, d, "emit_workflow_event", badProbe)
+	d.send(t, `{"jsonrpc":"2.0","id":"p","method":"ping"}`, nil, true)
+	logs := d.logs()
+	for _, msg := range []string{"msg=mcp.request", "msg=mcp.tool"} {
+		if !strings.Contains(logs, "level=DEBUG "+msg) {
+			t.Errorf("no %s line at level=DEBUG in the log:\n%s", msg, logs)
+		}
+		if strings.Contains(logs, "level=INFO "+msg) {
+			t.Errorf("a %s line at level=INFO in the log:\n%s", msg, logs)
+		}
+	}
+}

@@ -109,7 +109,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	debug := log.Enabled(context.Background(), slog.LevelDebug)
 	if debug {
-		opts = append(opts, server.WithLogger(log))
+		opts = append(opts, server.WithLogger(slog.New(asDebug{log.Handler()})))
 	}
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
 	conn.Client.AddHook(m.RedisHook())
@@ -296,3 +296,22 @@ func (a *App) Close() error {
 	return err
 }
 
+// asDebug hands every record to the handler at level debug: mcp-go logs a
+// line per request and per tool call at info, and with --log-level debug
+// only, so they are the server's debug output and are labelled so.
+type asDebug struct{ slog.Handler }
+
+func (a asDebug) Enabled(ctx context.Context, _ slog.Level) bool {
+	return a.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (a asDebug) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return a.Handler.Handle(ctx, r)
+}
+
+func (a asDebug) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return asDebug{a.Handler.WithAttrs(attrs)}
+}
+
+func (a asDebug) WithGroup(name string) slog.Handler { return asDebug{a.Handler.WithGroup(name)} }
