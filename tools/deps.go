@@ -109,16 +109,21 @@ func Timestamp(t time.Time) string { return stream.Timestamp(t) }
 // stamp with no origin is a client's entry: it takes the call's
 // provenance, which only the transport knows.
 func (d *Deps) write(ctx context.Context, r stream.Record) (stream.Written, error) {
-	return d.enqueue(ctx, r)()
+	return d.writer(ctx, &r).Write(ctx, r)
 }
 
 // enqueue is write that does not wait for Redis (stream.Writer.Enqueue):
 // the record is handed on before it returns.
 func (d *Deps) enqueue(ctx context.Context, r stream.Record) func() (stream.Written, error) {
+	return d.writer(ctx, &r).Enqueue(ctx, r)
+}
+
+// writer stamps r with the call's provenance, unless it is stamped, and
+// returns the writer of the tools' records.
+func (d *Deps) writer(ctx context.Context, r *stream.Record) stream.Writer {
 	if r.Stamp.Origin == "" {
 		p := mcpkit.ProvenanceFrom(ctx)
 		r.Stamp.Caller, r.Stamp.MCPSessionID, r.Stamp.Client, r.Stamp.Origin = p.Caller, p.SessionID, p.Client, OriginClient
 	}
-	w := stream.Writer{Appender: d.Streams, MaxEntryBytes: d.MaxEntryBytes, MaxClockSkew: d.MaxClockSkew, Now: d.Now}
-	return w.Enqueue(ctx, r)
+	return stream.Writer{Appender: d.Streams, MaxEntryBytes: d.MaxEntryBytes, MaxClockSkew: d.MaxClockSkew, Now: d.Now}
 }

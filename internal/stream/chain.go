@@ -17,13 +17,13 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
 )
 
-// A chained stream's appends are linked by one goroutine per stream and
-// process at a time, which sends them in order in one pipeline: each
-// entry is hashed onto the one before it in the batch, so a process's own
-// appends never race each other, and a batch costs one round trip. Another
-// process's append in between makes the rest of the batch miss the head;
-// append.lua then writes nothing and answers the head, and those entries
-// are rehashed onto it and sent again.
+// A chained stream's appends are linked by one flusher per stream and
+// process at a time (a caller of append, or a goroutine), which sends them
+// in order in one pipeline: each entry is hashed onto the one before it in
+// the batch, so a process's own appends never race each other, and a batch
+// costs one round trip. Another process's append in between makes the rest
+// of the batch miss the head; append.lua then writes nothing and answers
+// the head, and those entries are rehashed onto it and sent again.
 const (
 	// maxBatch and maxBatchBytes bound one pipeline.
 	maxBatch      = 128
@@ -37,11 +37,13 @@ type chainer struct {
 	s                    *Store
 	stream, key, headKey string
 
-	mu      sync.Mutex
-	queue   []*pending
+	mu    sync.Mutex
+	queue []*pending
+	// running: a flusher (a caller of append, or a goroutine) is sending
+	// the queue.
 	running bool
 
-	// head is the last head seen; only the running goroutine touches it.
+	// head is the last head seen; only the flusher touches it.
 	head      string // hash
 	headKnown bool
 }
@@ -57,19 +59,30 @@ type pending struct {
 	err      error
 }
 
+// append writes an entry and waits for its outcome. A caller that finds
+// no flusher running becomes the flusher itself until its own entry is
+// written, then hands what queued meanwhile to a goroutine: a lone writer
+// never waits on a goroutine switch (nor pays for a goroutine's start and
+// stack), and a caller never flushes others' entries after its own.
 func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appended, error) {
-	return c.enqueue(ctx, sc, fields).wait(ctx, c.key)
+	p := c.pending(ctx, sc, fields)
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	if c.running {
+		c.mu.Unlock()
+		return p.wait(ctx, c.key)
+	}
+	c.running = true
+	c.mu.Unlock()
+	for c.flushNext(func() bool { return p.finished() }) {
+	}
+	return p.wait(ctx, c.key)
 }
 
-// enqueue puts an entry on the queue, in the order of the calls.
+// enqueue puts an entry on the queue, in the order of the calls, and
+// returns at once.
 func (c *chainer) enqueue(ctx context.Context, sc *script, fields []Field) *pending {
-	pairs := make([]audit.Pair, len(fields))
-	size := 0
-	for i, f := range fields {
-		pairs[i] = audit.Pair(f)
-		size += len(f.Name) + len(f.Value)
-	}
-	p := &pending{ctx: ctx, sc: sc, prefix: audit.Canonical(c.key, pairs), size: size, done: make(chan struct{})}
+	p := c.pending(ctx, sc, fields)
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
 	if !c.running {
@@ -78,6 +91,27 @@ func (c *chainer) enqueue(ctx context.Context, sc *script, fields []Field) *pend
 	}
 	c.mu.Unlock()
 	return p
+}
+
+// pending makes the queue entry of an append.
+func (c *chainer) pending(ctx context.Context, sc *script, fields []Field) *pending {
+	pairs := make([]audit.Pair, len(fields))
+	size := 0
+	for i, f := range fields {
+		pairs[i] = audit.Pair(f)
+		size += len(f.Name) + len(f.Value)
+	}
+	return &pending{ctx: ctx, sc: sc, prefix: audit.Canonical(c.key, pairs), size: size, done: make(chan struct{})}
+}
+
+// finished reports whether p has its outcome.
+func (p *pending) finished() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // wait waits for p's outcome, or for ctx to end.
@@ -92,29 +126,46 @@ func (p *pending) wait(ctx context.Context, key string) (Appended, error) {
 	}
 }
 
-// run sends batches until the queue is empty.
+// run sends batches until the queue is empty; running is set.
 func (c *chainer) run() {
-	for {
-		c.mu.Lock()
-		n, bytes := 0, 0
-		for n < len(c.queue) && n < maxBatch && (n == 0 || bytes+c.queue[n].size <= maxBatchBytes) {
-			bytes += c.queue[n].size
-			n++
-		}
-		if n == 0 {
-			c.running = false
-			c.mu.Unlock()
-			return
-		}
-		batch := append([]*pending(nil), c.queue[:n]...)
-		c.queue = c.queue[n:]
-		c.mu.Unlock()
-		if retry := c.flush(batch); len(retry) > 0 {
-			c.mu.Lock()
-			c.queue = append(retry, c.queue...)
-			c.mu.Unlock()
-		}
+	for c.flushNext(nil) {
 	}
+}
+
+// flushNext is one turn of the flusher: it sends the next batch and
+// reports whether to go on. The flusher stops when the queue is empty;
+// with done set (a caller flushing for itself), also once done reports
+// true, handing a queue that is not empty to a goroutine.
+func (c *chainer) flushNext(done func() bool) bool {
+	c.mu.Lock()
+	if done != nil && done() {
+		if len(c.queue) > 0 {
+			go c.run() // still running: a goroutine takes over
+		} else {
+			c.running = false
+		}
+		c.mu.Unlock()
+		return false
+	}
+	n, bytes := 0, 0
+	for n < len(c.queue) && n < maxBatch && (n == 0 || bytes+c.queue[n].size <= maxBatchBytes) {
+		bytes += c.queue[n].size
+		n++
+	}
+	if n == 0 {
+		c.running = false
+		c.mu.Unlock()
+		return false
+	}
+	batch := append([]*pending(nil), c.queue[:n]...)
+	c.queue = c.queue[n:]
+	c.mu.Unlock()
+	if retry := c.flush(batch); len(retry) > 0 {
+		c.mu.Lock()
+		c.queue = append(retry, c.queue...)
+		c.mu.Unlock()
+	}
+	return true
 }
 
 func (p *pending) finish(out Appended, err error) {

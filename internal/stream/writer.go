@@ -111,7 +111,13 @@ type Written struct {
 // whichever session it comes; without a caller-supplied id there is
 // nothing to retry and no fingerprint.
 func (w Writer) Write(ctx context.Context, r Record) (Written, error) {
-	return w.Enqueue(ctx, r)()
+	a, done, err := w.prepare(r)
+	if err != nil {
+		return Written{}, err
+	}
+	// Appended on the caller's goroutine: on a stream that is not chained
+	// Enqueue would start one to wait on.
+	return done(w.Appender.Append(ctx, a))
 }
 
 // Enqueuer is an Appender that can take an append without waiting for it:
@@ -127,13 +133,28 @@ type Enqueuer interface {
 // outcome. Written this way, records sent one after another go to Redis
 // together.
 func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
-	fail := func(err error) func() (Written, error) { return func() (Written, error) { return Written{}, err } }
+	a, done, err := w.prepare(r)
+	if err != nil {
+		return func() (Written, error) { return Written{}, err }
+	}
+	var wait func() (Appended, error)
+	if e, ok := w.Appender.(Enqueuer); ok {
+		wait = e.Enqueue(ctx, a)
+	} else {
+		wait = func() (Appended, error) { return w.Appender.Append(ctx, a) }
+	}
+	return func() (Written, error) { return done(wait()) }
+}
+
+// prepare checks and fills r and encodes it as the append to make, and
+// returns what turns the append's outcome into the write's.
+func (w Writer) prepare(r Record) (Append, func(Appended, error) (Written, error), error) {
 	now := time.Now()
 	if w.Now != nil {
 		now = w.Now()
 	}
 	if err := w.normalise(r.Timestamp, now); err != nil {
-		return fail(err)
+		return Append{}, nil, err
 	}
 	idem := *r.ID
 	if idem == "" {
@@ -142,10 +163,10 @@ func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
 	r.Stamp.RecordedAt = Timestamp(now)
 	fields, err := Encode(r.Value)
 	if err != nil {
-		return fail(fault.Invalidf("arguments", "%v", err))
+		return Append{}, nil, fault.Invalidf("arguments", "%v", err)
 	}
 	if err := checkSize(fields, w.MaxEntryBytes); err != nil {
-		return fail(err)
+		return Append{}, nil, err
 	}
 	a := Append{Stream: r.Stream, Fields: fields, IdemID: idem, Notice: pick(fields, noticeFields[r.Stream])}
 	if idem != "" {
@@ -154,15 +175,8 @@ func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
 	if r.Cell != nil {
 		a.Context = r.Cell()
 	}
-	var wait func() (Appended, error)
-	if e, ok := w.Appender.(Enqueuer); ok {
-		wait = e.Enqueue(ctx, a)
-	} else {
-		wait = func() (Appended, error) { return w.Appender.Append(ctx, a) }
-	}
 	id, ts := *r.ID, *r.Timestamp
-	return func() (Written, error) {
-		res, err := wait()
+	return a, func(res Appended, err error) (Written, error) {
 		if err != nil {
 			return Written{}, err
 		}
@@ -171,7 +185,7 @@ func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
 			out.Timestamp = res.Timestamp
 		}
 		return out, nil
-	}
+	}, nil
 }
 
 // normalise fills an absent timestamp with now, and puts a caller's in the
