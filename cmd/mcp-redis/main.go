@@ -86,7 +86,11 @@ SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 			if cfg.Transport == "http" {
 				return a.ServeHTTP(ctx, nil)
 			}
-			return a.ServeStdio(ctx, os.Stdin, os.Stdout)
+			in, restoreIn := pollable(os.Stdin)
+			defer restoreIn()
+			out, restoreOut := pollable(os.Stdout)
+			defer restoreOut()
+			return a.ServeStdio(ctx, in, out)
 		},
 	}
 	config.AddFlags(cmd.Flags())
