@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mcp-redis/mcp-redis/internal/app"
 	"github.com/mcp-redis/mcp-redis/internal/audit"
@@ -86,6 +87,9 @@ SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 			if cfg.Transport == "http" {
 				return a.ServeHTTP(ctx, nil)
 			}
+			if term.IsTerminal(int(os.Stdin.Fd())) {
+				fmt.Fprint(os.Stderr, terminalHint)
+			}
 			in, restoreIn := pollable(os.Stdin)
 			defer restoreIn()
 			out, restoreOut := pollable(os.Stdout)
@@ -96,6 +100,17 @@ SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 	config.AddFlags(cmd.Flags())
 	return cmd
 }
+
+// terminalHint is said on stderr when serve's stdin is a terminal: a
+// person, not a host, started it, and it seems to hang.
+const terminalHint = `mcp-redis serve: stdin is a terminal. This command speaks MCP (JSON-RPC,
+one message per line) on stdin and stdout, for a host that starts it
+(Claude Desktop, an IDE, an agent); it is waiting for one now. To try it
+by hand, paste a message such as
+  {"jsonrpc":"2.0","id":1,"method":"ping"}
+To serve over the network instead: mcp-redis serve --transport http
+Ctrl-D (end of input) stops it.
+`
 
 func schemasCmd() *cobra.Command {
 	var out string
