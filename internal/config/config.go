@@ -700,10 +700,17 @@ func (c Config) problems() []error {
 			add(key+".window", "%v is out of range (10ms to 24h)", p.Window)
 		}
 	}
+	// The HTTP settings' values are checked whatever the transport: a
+	// mistake is told when it is made, not the day the server is first
+	// served over HTTP. What depends on serving HTTP is checked then.
+	p = append(p, c.HTTP.problems()...)
 	switch c.Transport {
 	case "stdio":
 	case "http":
-		p = append(p, c.HTTP.problems()...)
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err == nil && !c.HTTP.Loopback() && len(c.HTTP.AuthTokens) == 0 {
+			add("http.listen", "%s is not a loopback address, and no bearer token is set: anyone who can reach it could call every tool. "+
+				"Set http.auth_tokens (or MCP_REDIS_HTTP_AUTH_TOKENS=name=token), or listen on 127.0.0.1", c.HTTP.Listen)
+		}
 		if c.HTTP.WriteTimeout <= c.Locks.MaxWait+c.Redis.Timeout {
 			add("http.write_timeout", "%v must exceed locks.max_wait + redis.timeout (%v), or a waiting acquire_lock is cut off", c.HTTP.WriteTimeout, c.Locks.MaxWait+c.Redis.Timeout)
 		}
@@ -726,9 +733,6 @@ func (h HTTP) problems() []error {
 	}
 	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
 		add("http.listen", "%q is not host:port", h.Listen)
-	} else if !h.Loopback() && len(h.AuthTokens) == 0 {
-		add("http.listen", "%s is not a loopback address, and no bearer token is set: anyone who can reach it could call every tool. "+
-			"Set http.auth_tokens (or MCP_REDIS_HTTP_AUTH_TOKENS=name=token), or listen on 127.0.0.1", h.Listen)
 	}
 	seen := map[string]string{}
 	for name, tok := range h.AuthTokens {

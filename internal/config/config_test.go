@@ -1022,3 +1022,26 @@ func TestATokenVariableWorksForATokenTheFileNamesAndIsExplainedOtherwise(t *test
 		t.Errorf("problems = %q; want only %q", got, want)
 	}
 }
+
+// The HTTP settings' values are checked over stdio too; only what depends
+// on serving HTTP (a non-loopback listen needs a token) waits for it.
+func TestHTTPSettingsAreCheckedWhateverTheTransport(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", "http:\n  max_body_bytes: 10\n  read_timeout: 1ns\n  auth_tokens:\n    ci: short\n")
+	ie := invalid(t, flags(t, "--transport", "stdio"))
+	msg := ie.Error()
+	for _, want := range []string{"http.max_body_bytes: 10 is out of range", "http.read_timeout: 1ns is out of range", "http.auth_tokens.ci: the token is shorter"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("over stdio the error does not say %q:\n%s", want, msg)
+		}
+	}
+
+	isolate(t)
+	writeFile(t, "config.yaml", "http:\n  listen: 0.0.0.0:8080\n")
+	if c := load(t, flags(t, "--transport", "stdio")); c.HTTP.Listen != "0.0.0.0:8080" {
+		t.Errorf("listen %q", c.HTTP.Listen)
+	}
+	if msg := invalid(t, flags(t, "--transport", "http")).Error(); !strings.Contains(msg, "is not a loopback address, and no bearer token is set") {
+		t.Errorf("over http a public listen without tokens: %s", msg)
+	}
+}
