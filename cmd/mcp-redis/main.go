@@ -58,6 +58,7 @@ func serveCmd() *cobra.Command {
 		Short: "Serve MCP over stdio (the default) or HTTP",
 		Long: `Serve MCP over stdio: a host (Claude Desktop and the like) spawns the
 process and speaks JSON-RPC on its stdin and stdout. Logs go to stderr.
+Started in a terminal, it says so on stderr and waits for a message.
 
 With --transport http, serve on one listener (--listen, default
 127.0.0.1:8080): Streamable HTTP at /mcp, the legacy HTTP+SSE transport at
