@@ -200,13 +200,8 @@ type envHead struct {
 // decoded in full by mcp-go.
 func headMembers(msg []byte) envHead {
 	var m envHead
-	i := jsonwalk.SkipSpace(msg, 1)
-	for i < len(msg) && msg[i] == '"' {
-		ne := jsonwalk.StringEnd(msg, i)
-		vs := jsonwalk.SkipSpace(msg, jsonwalk.SkipSpace(msg, ne)+1) // past the colon
-		ve := jsonwalk.ValueEnd(msg, vs)
-		v := msg[vs:ve]
-		switch foldName(msg[i:ne]) {
+	walkMembers(msg, func(q, v []byte) bool {
+		switch foldName(q) {
 		case "id":
 			m.ID = v
 		case "method":
@@ -218,12 +213,8 @@ func headMembers(msg []byte) envHead {
 		case "error":
 			m.Error = presence(v[0])
 		}
-		i = jsonwalk.SkipSpace(msg, ve)
-		if i >= len(msg) || msg[i] != ',' {
-			break
-		}
-		i = jsonwalk.SkipSpace(msg, i+1)
-	}
+		return true
+	})
 	return m
 }
 
