@@ -26,8 +26,9 @@ import (
 //
 // It replaces mcp-go's stdio loop, which parses every request many times
 // over and is the largest cost of a call: here a line is read once, checked
-// once (parseEnvelope), handed to MCPServer.HandleMessage, and the answer
-// written through one buffered writer. Requests run concurrently (up to
+// once (parseEnvelope), handed to MCPServer.HandleMessage (or, for a plain
+// tools/call with Calls set, straight to the tool: fastcall.go), and the
+// answer written through one buffered writer. Requests run concurrently (up to
 // MaxInFlight), so a slow call never holds up the others. Reading never
 // waits for a call: notifications (notifications/cancelled among them),
 // answers to the server's own requests and pings are served at once, in
