@@ -3,7 +3,8 @@
 # mcp-redis: a static binary in a distroless, non-root image.
 #
 # Build:
-#   docker build -t mcp-redis --build-arg VERSION=$(git describe --tags --always) .
+#   docker build -t mcp-redis --build-arg VERSION=$(git describe --tags --match 'v[0-9]*' --dirty) \
+#     --build-arg COMMIT=$(git rev-parse --short=12 HEAD) .
 # `make docker-build-local` runs the same go build command without Docker
 # (deploy/deploy_test.go checks that the two keep the same flags).
 #
@@ -42,12 +43,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
+ARG VERSION=v0.0.0-dev
+ARG COMMIT=unknown
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
-      -ldflags "-s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=${VERSION} -X github.com/mcp-redis/mcp-redis/internal/app.Commit=${COMMIT}" \
       -o /out/mcp-redis ./cmd/mcp-redis
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -1,7 +1,11 @@
 # The map of the project: `make help` lists the targets.
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=$(VERSION)
+# VERSION is the semantic version of the nearest v* tag (git describe:
+# v1.2.0, or v1.2.0-3-g<commit> past it, -dirty with local changes), or
+# v0.0.0-dev without one; COMMIT is the commit built.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=$(VERSION) -X github.com/mcp-redis/mcp-redis/internal/app.Commit=$(COMMIT)
 
 .PHONY: help build docker-build-local node-deps test test-race test-short attack conformance bench schemas run lint
 

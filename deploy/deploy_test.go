@@ -41,7 +41,7 @@ func TestTheImageBuildsWithTheFlagsOfMakeDockerBuildLocal(t *testing.T) {
 		t.Errorf("make build runs\n\t%s\nwant the image's build for this platform\n\t%s", build, want)
 	}
 	// A static binary for distroless/static, stamped with its version.
-	for _, want := range []string{"CGO_ENABLED=0 ", " -trimpath ", " -X " + versionVar + "=@VERSION@", " ./cmd/mcp-redis"} {
+	for _, want := range []string{"CGO_ENABLED=0 ", " -trimpath ", " -X " + versionVar + "=@VERSION@", " -X " + module + "/internal/app.Commit=@COMMIT@", " ./cmd/mcp-redis"} {
 		if !strings.Contains(docker, want) {
 			t.Errorf("the image's go build lacks %q: %s", strings.TrimSpace(want), docker)
 		}
@@ -51,9 +51,11 @@ func TestTheImageBuildsWithTheFlagsOfMakeDockerBuildLocal(t *testing.T) {
 	}
 	// The linker ignores -X of a missing or non-string variable: the image
 	// would say "dev".
-	doc := run(t, "go", "doc", module+"/internal/app", "Version")
-	if !strings.Contains(doc, `var Version = "`) && !strings.Contains(doc, "var Version string") {
-		t.Errorf("internal/app.Version is not a string variable -X can set:\n%s", doc)
+	for _, name := range []string{"Version", "Commit"} {
+		doc := run(t, "go", "doc", module+"/internal/app", name)
+		if !strings.Contains(doc, "var "+name+` = "`) && !strings.Contains(doc, "var "+name+" string") {
+			t.Errorf("internal/app.%s is not a string variable -X can set:\n%s", name, doc)
+		}
 	}
 }
 
@@ -248,11 +250,11 @@ func dockerfileGoBuild(t *testing.T) string {
 	return regexp.MustCompile(`\$\{(\w+)\}`).ReplaceAllString(strings.Join(words, " "), "@$1@")
 }
 
-// makeOut runs make with GO=go and VERSION=@VERSION@ (given, the version
-// is not asked of git) and returns its output.
+// makeOut runs make with GO=go, VERSION=@VERSION@ and COMMIT=@COMMIT@
+// (given, they are not asked of git) and returns its output.
 func makeOut(t *testing.T, args ...string) string {
 	t.Helper()
-	return run(t, "make", append([]string{"--no-print-directory", "GO=go", "VERSION=@VERSION@"}, args...)...)
+	return run(t, "make", append([]string{"--no-print-directory", "GO=go", "VERSION=@VERSION@", "COMMIT=@COMMIT@"}, args...)...)
 }
 
 // makeDryRun is the go build line `make -n target vars…` prints, its words

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/mod/semver"
 
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
@@ -410,5 +414,39 @@ func TestSIGTERMEndsTheServerWithExitZero(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		_ = p.cmd.Process.Kill()
 		t.Fatal("the server did not exit after SIGTERM")
+	}
+}
+
+// binVersion is the version the binary under test reports.
+func binVersion(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	m := regexp.MustCompile(`^mcp-redis (\S+) \(commit (\S+)\)\n$`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("version printed %q, want \"mcp-redis <semver> (commit <commit>)\"", out)
+	}
+	return m[1]
+}
+
+// version prints a semantic version and the commit: from the stamp make
+// build gives, and, unstamped (go build, go run), v0.0.0-dev or what the
+// build information holds.
+func TestVersionPrintsASemanticVersionAndTheCommit(t *testing.T) {
+	needsFull(t, "builds the binary")
+	if v := binVersion(t); !semver.IsValid(v) {
+		t.Errorf("the unstamped binary's version %q is not a semantic version", v)
+	}
+	stamped := filepath.Join(t.TempDir(), "mcp-redis")
+	build := exec.Command("go", "build", "-ldflags",
+		"-X github.com/mcp-redis/mcp-redis/internal/app.Version=v1.2.3 -X github.com/mcp-redis/mcp-redis/internal/app.Commit=0123456789ab", "-o", stamped, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(stamped, "version").Output()
+	if err != nil || string(out) != "mcp-redis v1.2.3 (commit 0123456789ab)\n" {
+		t.Errorf("the stamped binary printed %q (%v)", out, err)
 	}
 }

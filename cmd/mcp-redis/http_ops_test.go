@@ -146,7 +146,7 @@ func TestMetricsCountCallsByToolAndOutcomeAndShowCallsInFlight(t *testing.T) {
 		`mcp_redis_tool_call_duration_seconds_bucket{tool="audit_log",le="+Inf"}`:    "2",
 		`mcp_redis_tool_call_duration_seconds_count{tool="read_stream"}`:             "2",
 		`mcp_redis_tool_calls_in_flight`:                                             "0",
-		`mcp_redis_build_info{version="dev"}`:                                        "1",
+		`mcp_redis_build_info{version="` + binVersion(t) + `"}`:                      "1",
 		`mcp_redis_tool_call_duration_seconds_bucket{tool="check_rate",le="30"}`:     "1",
 		`mcp_redis_tool_call_duration_seconds_bucket{tool="check_rate",le="0.0005"}`: "",
 	} {

@@ -320,10 +320,10 @@ it would do and writes nothing. Redis is found as by serve.`,
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the semantic version and the commit built",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "mcp-redis", app.Version)
+			fmt.Fprintf(cmd.OutOrStdout(), "mcp-redis %s (commit %s)\n", app.Version, app.Commit)
 		},
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/mod/semver"
 
 	"github.com/mcp-redis/mcp-redis/internal/audit"
 	"github.com/mcp-redis/mcp-redis/internal/config"
@@ -29,9 +31,55 @@ import (
 	"github.com/mcp-redis/mcp-redis/tools"
 )
 
-// Version is the server's version, stamped at build time with
-// -ldflags "-X github.com/mcp-redis/mcp-redis/internal/app.Version=…".
-var Version = "dev"
+// Version is the server's semantic version, stamped at build time with
+// -ldflags "-X github.com/mcp-redis/mcp-redis/internal/app.Version=…"
+// (make build stamps the nearest v* tag, git describe). Unstamped, it is
+// the version the build information records (`go install
+// …/cmd/mcp-redis@v1.2.3`: v1.2.3), else v0.0.0-dev.
+var Version = ""
+
+// Commit is the commit the server was built from, stamped like Version
+// (….Commit=…); unstamped, the build information's VCS revision, else
+// "unknown".
+var Commit = ""
+
+func init() { Version, Commit = versionOf(Version, Commit, buildInfo) }
+
+// buildInfo is debug.ReadBuildInfo, replaced in tests.
+var buildInfo = debug.ReadBuildInfo
+
+// versionOf fills what the linker did not stamp from the build information.
+func versionOf(version, commit string, read func() (*debug.BuildInfo, bool)) (string, string) {
+	bi, ok := read()
+	if version == "" {
+		version = "v0.0.0-dev"
+		if ok && semver.IsValid(bi.Main.Version) {
+			version = bi.Main.Version
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+		if ok {
+			var rev string
+			var dirty bool
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					rev = s.Value
+				case "vcs.modified":
+					dirty = s.Value == "true"
+				}
+			}
+			if rev != "" {
+				commit = rev[:min(len(rev), 12)]
+				if dirty {
+					commit += "-dirty"
+				}
+			}
+		}
+	}
+	return version, commit
+}
 
 // Instructions tell a model what the server is for.
 const Instructions = "mcp-redis gives agents typed, validated, audited Redis primitives for coordinating work: " +
