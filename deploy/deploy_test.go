@@ -50,7 +50,7 @@ func TestTheImageBuildsWithTheFlagsOfMakeDockerBuildLocal(t *testing.T) {
 		t.Errorf("make help does not list docker-build-local:\n%s", help)
 	}
 	// The linker ignores -X of a missing or non-string variable: the image
-	// would say "dev".
+	// would say "v0.0.0-dev".
 	for _, name := range []string{"Version", "Commit"} {
 		doc := run(t, "go", "doc", module+"/internal/app", name)
 		if !strings.Contains(doc, "var "+name+` = "`) && !strings.Contains(doc, "var "+name+" string") {
