@@ -1045,3 +1045,94 @@ func TestHTTPSettingsAreCheckedWhateverTheTransport(t *testing.T) {
 		t.Errorf("over http a public listen without tokens: %s", msg)
 	}
 }
+
+// Every key with a valid range states it in config.yaml's comment above the
+// key, in the words the error uses: each key is set out of range, and the
+// range its error gives must be in that comment.
+func TestConfigYAMLStatesEveryKeysValidRange(t *testing.T) {
+	bad := map[string]string{
+		"redis.timeout": "1ns", "redis.wait_replicas": "99", "limits.max_entry_bytes": "1",
+		"streams.max_block": "1h", "groups.reclaim_idle": "1ms", "groups.max_deliveries": "0",
+		"stdio.max_message_bytes": "1", "locks.max_ttl": "1ns", "locks.max_wait": "1h",
+		"audit.max_clock_skew": "1ns", "audit.checkpoint_every": "0", "audit.checkpoint_interval": "1ns",
+		"idempotency.ttl": "1ms", "streams.audit_log_stream.maxlen": "0",
+		"rate.policies.default.limit": "99999", "rate.policies.default.window": "1ns",
+		"http.max_body_bytes": "1", "http.read_header_timeout": "1ns", "http.read_timeout": "1ns",
+		"http.write_timeout": "100h", "http.idle_timeout": "1ns", "http.shutdown_timeout": "1ns",
+		"http.session_idle_timeout": "1ns", "http.max_connections": "1", "http.max_sessions": "0",
+	}
+	yamlText, err := os.ReadFile(filepath.Join("..", "..", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	comments := keyComments(string(yamlText))
+	rangeOf := regexp.MustCompile(`\(([^()]* to [^()]*)\)|(at least \S+)`)
+	for key, value := range bad {
+		isolate(t)
+		var file strings.Builder
+		parts := strings.Split(key, ".")
+		for i, p := range parts {
+			file.WriteString(strings.Repeat("  ", i) + p + ":")
+			if i == len(parts)-1 {
+				file.WriteString(" " + value)
+			}
+			file.WriteString("\n")
+		}
+		writeFile(t, "config.yaml", file.String())
+		ie := invalid(t, flags(t))
+		var found bool
+		for _, p := range ie.Problems {
+			msg := p.Error()
+			if !strings.HasPrefix(msg, key+": ") {
+				continue
+			}
+			m := rangeOf.FindStringSubmatch(msg)
+			if m == nil {
+				continue
+			}
+			found = true
+			want := m[1] + m[2]
+			if !strings.Contains(comments[key], want) {
+				t.Errorf("config.yaml's comment on %s does not state its range %q (the error: %s); the comment: %q", key, want, msg, comments[key])
+			}
+		}
+		if !found {
+			t.Errorf("%s: %s gave no range error: %v", key, value, ie)
+		}
+	}
+}
+
+// keyComments maps each key of a YAML text to the comment lines directly
+// above it (and any comment on its own line), by indentation; the comment
+// on a map key also covers the keys under it.
+func keyComments(text string) map[string]string {
+	out := map[string]string{}
+	var path []string
+	var indents []int
+	var comment []string
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "#") {
+			comment = append(comment, strings.TrimSpace(strings.TrimPrefix(trimmed, "#")))
+			continue
+		}
+		name, _, ok := strings.Cut(trimmed, ":")
+		if trimmed == "" || !ok || strings.HasPrefix(trimmed, "-") {
+			comment = nil
+			continue
+		}
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		for len(indents) > 0 && indents[len(indents)-1] >= indent {
+			indents, path = indents[:len(indents)-1], path[:len(path)-1]
+		}
+		parent := strings.Join(path, ".")
+		path, indents = append(path, name), append(indents, indent)
+		key := strings.Join(path, ".")
+		out[key] = out[parent] + " " + strings.Join(comment, " ")
+		if _, c, ok := strings.Cut(trimmed, " #"); ok {
+			out[key] += " " + c
+		}
+		comment = nil
+	}
+	return out
+}
