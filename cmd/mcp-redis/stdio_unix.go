@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"syscall"
 )
 
@@ -34,8 +35,11 @@ func pollable(f *os.File) (*os.File, func()) {
 		return f, func() {}
 	}
 	// NewFile sees the descriptor non-blocking and registers it with the
-	// poller. f keeps the descriptor open; p must not close it, so it is
-	// never closed, only dropped with the process.
+	// poller. p is never closed (f owns the descriptor); the restore func
+	// keeps p alive until it has run, as p's finalizer would close it.
 	p := os.NewFile(uintptr(fd), f.Name())
-	return p, func() { _ = syscall.SetNonblock(fd, false) }
+	return p, func() {
+		_ = syscall.SetNonblock(fd, false)
+		runtime.KeepAlive(p)
+	}
 }

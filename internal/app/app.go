@@ -43,12 +43,10 @@ var Version = ""
 // "unknown".
 var Commit = ""
 
-func init() { Version, Commit = versionOf(Version, Commit, buildInfo) }
+func init() { Version, Commit = versionOf(Version, Commit, debug.ReadBuildInfo) }
 
-// buildInfo is debug.ReadBuildInfo, replaced in tests.
-var buildInfo = debug.ReadBuildInfo
-
-// versionOf fills what the linker did not stamp from the build information.
+// versionOf fills what the linker did not stamp from the build information
+// read returns (debug.ReadBuildInfo).
 func versionOf(version, commit string, read func() (*debug.BuildInfo, bool)) (string, string) {
 	bi, ok := read()
 	if version == "" {

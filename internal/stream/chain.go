@@ -74,7 +74,7 @@ func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appen
 	}
 	c.running = true
 	c.mu.Unlock()
-	for c.flushNext(func() bool { return p.finished() }) {
+	for c.flushNext(p) {
 	}
 	return p.wait(ctx, c.key)
 }
@@ -134,11 +134,11 @@ func (c *chainer) run() {
 
 // flushNext is one turn of the flusher: it sends the next batch and
 // reports whether to go on. The flusher stops when the queue is empty;
-// with done set (a caller flushing for itself), also once done reports
-// true, handing a queue that is not empty to a goroutine.
-func (c *chainer) flushNext(done func() bool) bool {
+// with own set (a caller flushing for itself), also once own has its
+// outcome, handing a queue that is not empty to a goroutine.
+func (c *chainer) flushNext(own *pending) bool {
 	c.mu.Lock()
-	if done != nil && done() {
+	if own != nil && own.finished() {
 		if len(c.queue) > 0 {
 			go c.run() // still running: a goroutine takes over
 		} else {
