@@ -83,7 +83,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	body := func(next http.Handler) http.Handler {
 		return httpsec.Limits(h.MaxBodyBytes, h.WriteTimeout, envelope(next))
 	}
-	var mcpHandler http.Handler = restoring(listenStreams(streamable))
+	var mcpHandler http.Handler = restoring(h.Server, listenStreams(streamable))
 	if !h.Stateless {
 		mcpHandler = h.guardStreamable(mcpHandler)
 	}
@@ -243,16 +243,26 @@ func envelope(next http.Handler) http.Handler {
 }
 
 // restoring puts back, in mcp-go's answers, the request ids encodeIDs
-// replaced.
-func restoring(next http.Handler) http.Handler {
+// replaced, and has an answer to a tools/call naming no tool list the
+// tools (explainNotFoundBytes).
+func restoring(s *server.MCPServer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(&idRestorer{ResponseWriter: w}, r)
+		rw := &idRestorer{ResponseWriter: w}
+		if parsedFrom(r.Context()).Method == string(mcp.MethodToolsCall) {
+			rw.tools = s
+		}
+		next.ServeHTTP(rw, r)
 	})
 }
 
 // idRestorer applies restoreIDs to each write: mcp-go writes a JSON answer,
 // or one SSE event, whole in one Write.
-type idRestorer struct{ http.ResponseWriter }
+type idRestorer struct {
+	http.ResponseWriter
+	// tools, for a tools/call, is the server whose tools a not-found
+	// answer lists.
+	tools *server.MCPServer
+}
 
 func (w *idRestorer) WriteHeader(code int) {
 	// A restored id is shorter than its placeholder.
@@ -261,7 +271,11 @@ func (w *idRestorer) WriteHeader(code int) {
 }
 
 func (w *idRestorer) Write(b []byte) (int, error) {
-	if _, err := w.ResponseWriter.Write(restoreIDs(b)); err != nil {
+	out := b
+	if w.tools != nil {
+		out = explainNotFoundBytes(w.tools, out)
+	}
+	if _, err := w.ResponseWriter.Write(restoreIDs(out)); err != nil {
 		return 0, err
 	}
 	return len(b), nil
