@@ -40,7 +40,7 @@ redis_url="${MCP_REDIS_TEST_URL:-redis://127.0.0.1:6379/0}"
 expected="$here/conformance-expected-failures.yml"
 # Scenarios that apply to mcp-redis: each must have run and passed.
 required=(server-initialize ping tools-list server-sse-multiple-streams dns-rebinding-protection
-  completion-complete resources-list resources-subscribe resources-unsubscribe)
+  completion-complete resources-list resources-subscribe resources-unsubscribe prompts-list)
 
 if [[ ! -f "$here/node_modules/@modelcontextprotocol/conformance/package.json" ]]; then
   echo "conformance.sh: $here/node_modules is missing: run \`npm ci --prefix e2e/node\` from the repository root first" >&2

@@ -28,6 +28,7 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/ratelimit"
 	"github.com/mcp-redis/mcp-redis/internal/rdb"
 	"github.com/mcp-redis/mcp-redis/internal/transport"
+	"github.com/mcp-redis/mcp-redis/prompts"
 	"github.com/mcp-redis/mcp-redis/tools"
 )
 
@@ -151,6 +152,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
+		server.WithPromptCapabilities(false),
 		server.WithInstructions(Instructions),
 	}
 	debug := log.Enabled(context.Background(), slog.LevelDebug)
@@ -174,6 +176,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		h := m.Track(t.Handler(obs, cfg.Redis.Timeout, log))
 		s.AddTool(t.Def, h)
 		handlers[t.Name()] = h
+	}
+	for _, p := range prompts.All(prompts.Deps{LockMaxTTL: cfg.Locks.MaxTTL, IdempotencyTTL: cfg.Idempotency.TTL, MaxBlock: cfg.Streams.MaxBlock}) {
+		s.AddPrompt(p.Def, p.Handler())
 	}
 	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor}
 	if !debug {

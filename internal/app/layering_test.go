@@ -38,6 +38,9 @@ var forbidden = map[string][]string{
 	// The tools speak MCP only through mcpkit and Redis only through the
 	// domain packages.
 	"tools": {"github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/transport", module + "internal/httpsec", module + "internal/app", module + "internal/embedded"},
+	// The prompts are text over the tools: they know no Redis, no
+	// configuration and no transport.
+	"prompts": {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/config", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/groups", module + "internal/transport", module + "internal/httpsec", module + "internal/app", module + "internal/embedded", module + "tools"},
 	// The MCP kit and the transports know nothing of Redis.
 	"internal/mcpkit":    {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/groups", module + "internal/config"},
 	"internal/transport": {"github.com/redis/", "github.com/spf13/viper", "github.com/spf13/pflag", "github.com/alicebob/", module + "internal/rdb", module + "internal/stream", module + "internal/lock", module + "internal/groups", module + "internal/config", module + "tools"},

@@ -61,3 +61,10 @@ type EntryID string
 func (EntryID) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{Type: "string", MaxLength: uptr(41), Pattern: PatternEntryID}
 }
+
+// InvalidPromptArguments begins the message of every prompts/get refused
+// for its arguments. mcp-go v1.2.1 answers any prompt handler's error with
+// -32603 (server/handler_errors.go, handlerError) and has no way to say
+// otherwise; the transports turn an answer with this message into -32602,
+// the code the MCP specification gives a missing or invalid argument.
+const InvalidPromptArguments = "invalid prompt arguments: "

@@ -244,11 +244,12 @@ func envelope(next http.Handler) http.Handler {
 
 // restoring puts back, in mcp-go's answers, the request ids encodeIDs
 // replaced, and has an answer to a tools/call naming no tool list the
-// tools (explainNotFoundBytes).
+// tools, and a prompts/get refused for its arguments say -32602
+// (amendEncoded).
 func restoring(s *server.MCPServer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &idRestorer{ResponseWriter: w}
-		if parsedFrom(r.Context()).Method == string(mcp.MethodToolsCall) {
+		if m := parsedFrom(r.Context()).Method; m == string(mcp.MethodToolsCall) || m == string(mcp.MethodPromptsGet) {
 			rw.tools = s
 		}
 		next.ServeHTTP(rw, r)
@@ -259,8 +260,8 @@ func restoring(s *server.MCPServer, next http.Handler) http.Handler {
 // or one SSE event, whole in one Write.
 type idRestorer struct {
 	http.ResponseWriter
-	// tools, for a tools/call, is the server whose tools a not-found
-	// answer lists.
+	// tools, for a tools/call or a prompts/get, is the server whose
+	// tools a not-found answer lists.
 	tools *server.MCPServer
 }
 
@@ -273,7 +274,7 @@ func (w *idRestorer) WriteHeader(code int) {
 func (w *idRestorer) Write(b []byte) (int, error) {
 	out := b
 	if w.tools != nil {
-		out = explainNotFoundBytes(w.tools, out)
+		out = amendEncoded(w.tools, out)
 	}
 	if _, err := w.ResponseWriter.Write(restoreIDs(out)); err != nil {
 		return 0, err

@@ -272,7 +272,7 @@ func (x *sseServer) handle(ctx context.Context, m parsed) (resp mcp.JSONRPCMessa
 			resp = errorResponse(rawID(m.ID), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
-	return explainNotFound(x.mcp, x.mcp.HandleMessage(ctx, m.Body))
+	return amendAnswer(x.mcp, x.mcp.HandleMessage(ctx, m.Body))
 }
 
 func (x *sseServer) answer(sess *sseSession, resp mcp.JSONRPCMessage) {

@@ -317,7 +317,7 @@ func (t *Stdio) handle(ctx context.Context, line []byte, id json.RawMessage) (re
 			resp = errorResponse(echoID(id), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
-	return explainNotFound(t.Server, t.Server.HandleMessage(ctx, line))
+	return amendAnswer(t.Server, t.Server.HandleMessage(ctx, line))
 }
 
 // handleCall answers a tools/call, on the fast path when it takes it,
@@ -332,7 +332,7 @@ func (t *Stdio) handleCall(ctx context.Context, line []byte, id json.RawMessage,
 	if resp, ok := t.fastCall(ctx, line, hooks); ok {
 		return resp
 	}
-	return explainNotFound(t.Server, t.Server.HandleMessage(ctx, line))
+	return amendAnswer(t.Server, t.Server.HandleMessage(ctx, line))
 }
 
 func (t *Stdio) forwardNotifications(ctx context.Context, s *session, w *writer) {
