@@ -23,8 +23,9 @@ IMAGE_GOARCH ?= amd64
 docker-build-local: ## the Dockerfile's go build without Docker: bin/mcp-redis-linux-amd64 (IMAGE_GOOS, IMAGE_GOARCH)
 	CGO_ENABLED=0 GOOS=$(IMAGE_GOOS) GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/mcp-redis-$(IMAGE_GOOS)-$(IMAGE_GOARCH) ./cmd/mcp-redis
 
-node-deps: ## install the pinned TypeScript SDK and conformance suite (e2e/node, from its lock file)
+node-deps: ## install the pinned TypeScript SDK and conformance suite (e2e/node) and the Node worker's client (examples/node-worker), from their lock files
 	npm ci --prefix e2e/node --no-audit --no-fund
+	npm ci --prefix examples/node-worker --no-audit --no-fund
 
 conformance: ## run the official MCP conformance suite against the HTTP server
 	bash e2e/node/conformance.sh
