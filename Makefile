@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || 
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/mcp-redis/mcp-redis/internal/app.Version=$(VERSION) -X github.com/mcp-redis/mcp-redis/internal/app.Commit=$(COMMIT)
 
-.PHONY: help build docker-build-local node-deps test test-race test-short attack conformance bench schemas run lint
+.PHONY: help build docker-build-local mcpb node-deps test test-race test-short attack conformance bench schemas run lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,6 +22,36 @@ IMAGE_GOARCH ?= amd64
 
 docker-build-local: ## the Dockerfile's go build without Docker: bin/mcp-redis-linux-amd64 (IMAGE_GOOS, IMAGE_GOARCH)
 	CGO_ENABLED=0 GOOS=$(IMAGE_GOOS) GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/mcp-redis-$(IMAGE_GOOS)-$(IMAGE_GOARCH) ./cmd/mcp-redis
+
+# The MCP Bundle Claude Desktop installs in one click. A bundle names its
+# command per OS alone (the manifest's platform_overrides is keyed by Node's
+# process.platform; MCPB has no key for the CPU), so darwin gets one
+# universal binary (packaging/mcpb/universal joins the two), linux runs
+# packaging/mcpb/mcp-redis.sh, which execs the binary of `uname -m`, and
+# win32 the amd64 binary (Windows 11 on Arm runs it emulated; the arm64 one
+# is in the bundle for a hand-written config). The manifest's version is
+# VERSION without its v. MCPB_DIR and MCPB_FILE move the output elsewhere.
+MCPB_DIR  ?= bin/mcpb
+MCPB_FILE ?= bin/mcp-redis-$(patsubst v%,%,$(VERSION)).mcpb
+MCPB      := packaging/mcpb/node_modules/.bin/mcpb
+
+mcpb: packaging/mcpb/node_modules/.package-lock.json ## the Claude Desktop bundle bin/mcp-redis-<version>.mcpb: linux, darwin, windows on amd64 and arm64, checked by mcpb validate
+	rm -rf $(MCPB_DIR) && mkdir -p $(MCPB_DIR)/server
+	for p in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; if [ $$os = windows ]; then ext=.exe; fi; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(MCPB_DIR)/server/mcp-redis-$$os-$$arch$$ext ./cmd/mcp-redis || exit 1; \
+	done
+	cd packaging/mcpb/universal && $(GO) run . -o $(abspath $(MCPB_DIR))/server/mcp-redis-darwin $(abspath $(MCPB_DIR))/server/mcp-redis-darwin-amd64 $(abspath $(MCPB_DIR))/server/mcp-redis-darwin-arm64
+	rm $(MCPB_DIR)/server/mcp-redis-darwin-amd64 $(MCPB_DIR)/server/mcp-redis-darwin-arm64
+	cp packaging/mcpb/mcp-redis.sh $(MCPB_DIR)/server/ && cp LICENSE $(MCPB_DIR)/
+	chmod 0755 $(MCPB_DIR)/server/* && chmod 0644 $(MCPB_DIR)/LICENSE
+	node packaging/mcpb/manifest.mjs $(patsubst v%,%,$(VERSION)) schemas $(MCPB_DIR)/manifest.json
+	$(MCPB) validate $(MCPB_DIR)/manifest.json
+	$(MCPB) pack $(MCPB_DIR) $(MCPB_FILE)
+
+# The pinned @anthropic-ai/mcpb, from its lock file; again when that changes.
+packaging/mcpb/node_modules/.package-lock.json: packaging/mcpb/package-lock.json
+	npm ci --prefix packaging/mcpb --no-audit --no-fund
 
 node-deps: ## install the pinned TypeScript SDK and conformance suite (e2e/node) and the Node worker's client (examples/node-worker), from their lock files
 	npm ci --prefix e2e/node --no-audit --no-fund
