@@ -282,4 +282,3 @@ func waitGroupGone(pgid int) {
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
-
