@@ -60,6 +60,16 @@ type AuditLogResult struct {
 	Duplicate bool   `json:"duplicate" jsonschema_description:"True when log_id was already written within the idempotency window: nothing new was written."`
 }
 
+// auditLogStamped are the names audit_log refuses as the server's: the
+// stamp, and the fields of its own call records.
+var auditLogStamped = append(slices.Clone(StampedFields), callRecordFields...)
+
+// record is the entry that in writes, before the server fills and stamps it.
+func (in *AuditLogInput) record() stream.Record {
+	rec := &AuditRecord{AuditLogInput: *in}
+	return stream.Record{Stream: keyspace.AuditLog, Value: rec, ID: (*string)(&rec.LogID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp}
+}
+
 func auditLog(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[AuditLogInput, AuditLogResult]{
 		Name:  "audit_log",
@@ -68,7 +78,7 @@ func auditLog(d *Deps) mcpkit.Tool {
 			"Record what a module did: procedure, status, inputs, outputs, rationale. " +
 			"Pass log_id to make a retry safe: the same log_id within the idempotency window (" + window(d) + " on this server, idempotency.ttl) returns the first entry with duplicate: true.",
 		Hints:   mcpkit.Hints{ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
-		Stamped: append(slices.Clone(StampedFields), callRecordFields...),
+		Stamped: auditLogStamped,
 		// Only a failed call is recorded (a successful one's entry is its
 		// record), so there are no results to keep.
 		Record: func(in *AuditLogInput, out *AuditLogResult) (map[string]any, map[string]any) {
@@ -76,10 +86,7 @@ func auditLog(d *Deps) mcpkit.Tool {
 				"log_id", string(in.LogID), "timestamp", string(in.Timestamp)), nil
 		},
 		Handle: func(ctx context.Context, in *AuditLogInput) (*AuditLogResult, error) {
-			rec := &AuditRecord{AuditLogInput: *in}
-			w, err := d.write(ctx, stream.Record{
-				Stream: keyspace.AuditLog, Value: rec, ID: (*string)(&rec.LogID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
-			})
+			w, err := d.write(ctx, in.record())
 			if err != nil {
 				return nil, err
 			}

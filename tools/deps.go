@@ -112,6 +112,16 @@ func (d *Deps) write(ctx context.Context, r stream.Record) (stream.Written, erro
 	return d.writer(ctx, &r).Write(ctx, r)
 }
 
+// writeBatch appends rs, records of stream, in one step
+// (stream.Writer.WriteBatch), each stamped as write stamps it.
+func (d *Deps) writeBatch(ctx context.Context, name string, rs []stream.Record) ([]stream.Written, error) {
+	w := stream.Writer{Appender: d.Streams, MaxEntryBytes: d.MaxEntryBytes, MaxClockSkew: d.MaxClockSkew, Now: d.Now}
+	for i := range rs {
+		w = d.writer(ctx, &rs[i])
+	}
+	return w.WriteBatch(ctx, name, rs)
+}
+
 // enqueue is write that does not wait for Redis (stream.Writer.Enqueue):
 // the record is handed on before it returns.
 func (d *Deps) enqueue(ctx context.Context, r stream.Record) func() (stream.Written, error) {

@@ -25,6 +25,12 @@ type WorkflowEventRecord struct {
 	Stamp
 }
 
+// record is the entry that in writes, before the server fills and stamps it.
+func (in *WorkflowEventInput) record() stream.Record {
+	rec := &WorkflowEventRecord{WorkflowEventInput: *in}
+	return stream.Record{Stream: keyspace.WorkflowEvent, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp}
+}
+
 func emitWorkflowEvent(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[WorkflowEventInput, EventResult]{
 		Name:  "emit_workflow_event",
@@ -38,10 +44,7 @@ func emitWorkflowEvent(d *Deps) mcpkit.Tool {
 				"event_id", string(in.EventID), "timestamp", string(in.Timestamp)), eventOutputs(out)
 		},
 		Handle: func(ctx context.Context, in *WorkflowEventInput) (*EventResult, error) {
-			rec := &WorkflowEventRecord{WorkflowEventInput: *in}
-			w, err := d.write(ctx, stream.Record{
-				Stream: keyspace.WorkflowEvent, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
-			})
+			w, err := d.write(ctx, in.record())
 			if err != nil {
 				return nil, err
 			}

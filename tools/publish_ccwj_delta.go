@@ -26,6 +26,19 @@ type CCWJDeltaRecord struct {
 	Stamp
 }
 
+// record is the entry that in writes, before the server fills and stamps
+// it, with the context cell it sets.
+func (in *CCWJDeltaInput) record() stream.Record {
+	rec := &CCWJDeltaRecord{CCWJDeltaInput: *in}
+	return stream.Record{
+		Stream: keyspace.CCWJUpdate, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
+		Cell: func() *stream.Cell {
+			return &stream.Cell{WorkflowID: string(rec.WorkflowID), PhaseID: string(rec.PhaseID), Field: string(rec.Field),
+				Value: json.RawMessage(rec.Value), UpdatedAt: string(rec.Timestamp)}
+		},
+	}
+}
+
 func publishCCWJDelta(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[CCWJDeltaInput, EventResult]{
 		Name:  "publish_ccwj_delta",
@@ -40,14 +53,7 @@ func publishCCWJDelta(d *Deps) mcpkit.Tool {
 				"event_id", string(in.EventID), "timestamp", string(in.Timestamp)), eventOutputs(out)
 		},
 		Handle: func(ctx context.Context, in *CCWJDeltaInput) (*EventResult, error) {
-			rec := &CCWJDeltaRecord{CCWJDeltaInput: *in}
-			w, err := d.write(ctx, stream.Record{
-				Stream: keyspace.CCWJUpdate, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
-				Cell: func() *stream.Cell {
-					return &stream.Cell{WorkflowID: string(rec.WorkflowID), PhaseID: string(rec.PhaseID), Field: string(rec.Field),
-						Value: json.RawMessage(rec.Value), UpdatedAt: string(rec.Timestamp)}
-				},
-			})
+			w, err := d.write(ctx, in.record())
 			if err != nil {
 				return nil, err
 			}

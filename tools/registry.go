@@ -9,6 +9,7 @@ func All(d *Deps) []mcpkit.Tool {
 		publishCCWJDelta(d),
 		submitFeedback(d),
 		emitWorkflowEvent(d),
+		appendBatch(d),
 		readStream(d),
 		getContext(d),
 		verifyAudit(d),

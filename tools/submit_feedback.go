@@ -28,6 +28,12 @@ type FeedbackRecord struct {
 	Stamp
 }
 
+// record is the entry that in writes, before the server fills and stamps it.
+func (in *FeedbackInput) record() stream.Record {
+	rec := &FeedbackRecord{FeedbackInput: *in}
+	return stream.Record{Stream: keyspace.UserFeedback, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp}
+}
+
 func submitFeedback(d *Deps) mcpkit.Tool {
 	return mcpkit.New(mcpkit.Spec[FeedbackInput, EventResult]{
 		Name:  "submit_feedback",
@@ -42,10 +48,7 @@ func submitFeedback(d *Deps) mcpkit.Tool {
 				"procedure", string(in.Procedure), "event_id", string(in.EventID), "timestamp", string(in.Timestamp)), eventOutputs(out)
 		},
 		Handle: func(ctx context.Context, in *FeedbackInput) (*EventResult, error) {
-			rec := &FeedbackRecord{FeedbackInput: *in}
-			w, err := d.write(ctx, stream.Record{
-				Stream: keyspace.UserFeedback, Value: rec, ID: (*string)(&rec.EventID), Timestamp: (*string)(&rec.Timestamp), Stamp: &rec.Stamp,
-			})
+			w, err := d.write(ctx, in.record())
 			if err != nil {
 				return nil, err
 			}

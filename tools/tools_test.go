@@ -19,9 +19,12 @@ var hints = map[string]mcpkit.Hints{
 	"publish_ccwj_delta":  {ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false},
 	"submit_feedback":     {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 	"emit_workflow_event": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
-	"read_stream":         {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
-	"get_context":         {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
-	"verify_audit":        {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+	// Appends only, but with ccwj_update_stream replaces context values as
+	// publish_ccwj_delta does; a resend without ids appends again.
+	"append_batch": {ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false},
+	"read_stream":  {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+	"get_context":  {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
+	"verify_audit": {ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false},
 	// Takes a free lock; a second call with the same arguments does not get it.
 	"acquire_lock": {ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: false},
 	// Deletes the lock; releasing again changes nothing more.
@@ -96,6 +99,7 @@ func TestRequiredArgumentsAreTheContract(t *testing.T) {
 		"publish_ccwj_delta":  `["workflow_id","phase_id","field","value"]`,
 		"submit_feedback":     `["feedback"]`,
 		"emit_workflow_event": `["workflow_id","phase","event_type"]`,
+		"append_batch":        `["stream","entries"]`,
 		"read_stream":         `["stream"]`,
 		"get_context":         `["workflow_id"]`,
 		"acquire_lock":        `["resource"]`,

@@ -29,6 +29,7 @@
 //	    [--reference DIR] [--n 5000] [--conc 1,8] [--rounds 5] [--cold 20]
 //	go run ./cmd/mcp-redis-bench --subscribe    (subscribe.go)
 //	go run ./cmd/mcp-redis-bench --dashboard    (dashboard.go)
+//	go run ./cmd/mcp-redis-bench --batch [--batch-size 100]   (batch.go)
 //
 // where DIR holds the reference server: npm install --prefix DIR
 // @modelcontextprotocol/server-redis@2025.4.25.
@@ -83,7 +84,12 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop after this long")
 	subscribe := flag.Bool("subscribe", false, "measure only write → notifications/resources/updated latency: 50 subscribers per protocol era, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
 	dashboard := flag.Bool("dashboard", false, "measure only the web dashboard: page weight, and its live tail to 50 tabs (and one stalled) beside 50 raw SUBSCRIBE clients, 1,000 emit_workflow_event calls/s for 10 s (≤ 30 s)")
+	batch := flag.Bool("batch", false, "measure only append_batch over stdio at c=1, in entries/s beside the raw XADD floor: --n entries per row in --rounds rounds, --batch-size entries per call")
+	batchSize := flag.Int("batch-size", 100, "entries per append_batch call of --batch")
 	flag.Parse()
+	if *batch {
+		os.Exit(runBatch(o, *batchSize))
+	}
 	if *subscribe {
 		os.Exit(runSubscribe(o))
 	}

@@ -28,7 +28,7 @@ type writeOut struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-var allTools = []string{"ack_events", "acquire_lock", "audit_log", "check_rate", "claim_events", "emit_workflow_event", "extend_lock",
+var allTools = []string{"ack_events", "acquire_lock", "append_batch", "audit_log", "check_rate", "claim_events", "emit_workflow_event", "extend_lock",
 	"get_context", "publish_ccwj_delta", "read_stream", "release_lock", "show_dashboard", "stream_info", "submit_feedback", "verify_audit"}
 
 // exerciseEveryTool lists the tools, calls each one over c, and reads what
@@ -227,6 +227,24 @@ func exerciseEveryTool(t *testing.T, c *client.Client, rdb *redis.Client, prefix
 		len(ov.Groups) != 1 || ov.Groups[0].Name != "g1" || len(ov.Locks) != 0 {
 		t.Errorf("show_dashboard = %+v", ov)
 	}
+
+	// A batch of two feedback entries appends both, in order, after F-1.
+	var batch struct {
+		Stream  string `json:"stream"`
+		Entries []struct {
+			EntryID string `json:"entry_id"`
+			EventID string `json:"event_id"`
+		} `json:"entries"`
+		Appended int `json:"appended"`
+	}
+	okOver(t, c, "append_batch", `{"stream":"user_feedback","entries":[{"feedback":"first","event_id":"F-2"},{"feedback":"second","user_id":"u2"}]}`, &batch)
+	feedback := prefix + "user_feedback"
+	msgs, err := rdb.XRange(ctx, feedback, "-", "+").Result()
+	if err != nil || batch.Stream != feedback || batch.Appended != 2 || len(batch.Entries) != 2 || len(msgs) != 3 ||
+		msgs[1].ID != batch.Entries[0].EntryID || msgs[1].Values["feedback"] != "first" || msgs[1].Values["event_id"] != "F-2" ||
+		msgs[2].ID != batch.Entries[1].EntryID || msgs[2].Values["feedback"] != "second" || msgs[2].Values["event_id"] != batch.Entries[1].EventID {
+		t.Errorf("append_batch = %+v; %s holds %v (%v)", batch, feedback, msgs, err)
+	}
 }
 
 // callRecords returns the server's own records of tool calls under prefix,
@@ -373,7 +391,7 @@ func TestOverStreamableHTTPInEveryEraAndOverSSEEveryToolWritesWhatItShould(t *te
 			}
 			want := map[string]int{"publish_ccwj_delta": 1, "submit_feedback": 1, "emit_workflow_event": 1, "read_stream": 4,
 				"get_context": 1, "acquire_lock": 1, "extend_lock": 1, "release_lock": 1, "check_rate": 1,
-				"claim_events": 1, "ack_events": 1, "stream_info": 1, "show_dashboard": 1}
+				"claim_events": 1, "ack_events": 1, "stream_info": 1, "show_dashboard": 1, "append_batch": 1}
 			if fmt.Sprint(byTool) != fmt.Sprint(want) {
 				t.Errorf("call records by tool = %v, want %v", byTool, want)
 			}

@@ -23,7 +23,10 @@ import (
 // the batch, so a process's own appends never race each other, and a batch
 // costs one round trip. Another process's append in between makes the rest
 // of the batch miss the head; append.lua then writes nothing and answers
-// the head, and those entries are rehashed onto it and sent again.
+// the head, and those entries are rehashed onto it and sent again. An
+// AppendBatch (batch.go) joins the same queue and is sent alone in its
+// turn, as one append_batch.lua call, so it is ordered with the single
+// appends of this process, never raced by them.
 const (
 	// maxBatch and maxBatchBytes bound one pipeline.
 	maxBatch      = 128
@@ -57,6 +60,10 @@ type pending struct {
 	done     chan struct{}
 	out      Appended
 	err      error
+	// batch, when set, is an AppendBatch in the queue: it is sent alone,
+	// in its turn, and outs are its outcomes.
+	batch *batch
+	outs  []Appended
 }
 
 // append writes an entry and waits for its outcome. A caller that finds
@@ -66,17 +73,23 @@ type pending struct {
 // stack), and a caller never flushes others' entries after its own.
 func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appended, error) {
 	p := c.pending(ctx, sc, fields)
+	c.submit(p)
+	return p.wait(ctx, c.key)
+}
+
+// submit queues p and, when no flusher is running, flushes until p has its
+// outcome.
+func (c *chainer) submit(p *pending) {
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
 	if c.running {
 		c.mu.Unlock()
-		return p.wait(ctx, c.key)
+		return
 	}
 	c.running = true
 	c.mu.Unlock()
 	for c.flushNext(p) {
 	}
-	return p.wait(ctx, c.key)
 }
 
 // enqueue puts an entry on the queue, in the order of the calls, and
@@ -147,8 +160,17 @@ func (c *chainer) flushNext(own *pending) bool {
 		c.mu.Unlock()
 		return false
 	}
+	if len(c.queue) > 0 && c.queue[0].batch != nil {
+		// A batch goes alone, in its turn: entries queued before it
+		// were sent first, those after it wait for it.
+		p := c.queue[0]
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		c.flushBatch(p)
+		return true
+	}
 	n, bytes := 0, 0
-	for n < len(c.queue) && n < maxBatch && (n == 0 || bytes+c.queue[n].size <= maxBatchBytes) {
+	for n < len(c.queue) && n < maxBatch && c.queue[n].batch == nil && (n == 0 || bytes+c.queue[n].size <= maxBatchBytes) {
 		bytes += c.queue[n].size
 		n++
 	}
@@ -188,27 +210,11 @@ func (c *chainer) flush(batch []*pending) []*pending {
 	}
 	ctx, cancel := batchContext(live)
 	defer cancel()
-	if !c.headKnown {
-		h, err := c.s.rdb.Get(ctx, c.headKey).Result()
-		switch {
-		case err == redis.Nil:
-			c.head = audit.Genesis
-		case err != nil:
-			for _, p := range live {
-				p.finish(Appended{}, rdb.Wrap("read the chain head "+c.headKey, err))
-			}
-			return nil
-		default:
-			_, hash, _, ok := audit.ParseHead(h)
-			if !ok {
-				for _, p := range live {
-					p.finish(Appended{}, &fault.Error{Code: fault.Internal, Message: "the chain head " + c.headKey + " is malformed"})
-				}
-				return nil
-			}
-			c.head = hash
+	if err := c.knowHead(ctx); err != nil {
+		for _, p := range live {
+			p.finish(Appended{}, err)
 		}
-		c.headKnown = true
+		return nil
 	}
 	prev := c.head
 	hashes := make([]string, len(live))
@@ -270,6 +276,29 @@ func (c *chainer) flush(batch []*pending) []*pending {
 		p.finish(out, err)
 	}
 	return retry
+}
+
+// knowHead reads the chain head, unless the last one seen is known to be
+// current as far as this process goes.
+func (c *chainer) knowHead(ctx context.Context) error {
+	if c.headKnown {
+		return nil
+	}
+	h, err := c.s.rdb.Get(ctx, c.headKey).Result()
+	switch {
+	case err == redis.Nil:
+		c.head = audit.Genesis
+	case err != nil:
+		return rdb.Wrap("read the chain head "+c.headKey, err)
+	default:
+		_, hash, _, ok := audit.ParseHead(h)
+		if !ok {
+			return &fault.Error{Code: fault.Internal, Message: "the chain head " + c.headKey + " is malformed"}
+		}
+		c.head = hash
+	}
+	c.headKnown = true
+	return nil
 }
 
 // link is the hash of an entry whose canonical encoding up to prev_hash is

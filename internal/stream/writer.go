@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"time"
 
@@ -145,6 +146,54 @@ func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
 	}
 	return func() (Written, error) { return done(wait()) }
 }
+
+// BatchAppender appends a batch of entries of one stream in one step: a
+// *Store.
+type BatchAppender interface {
+	AppendBatch(ctx context.Context, stream string, as []Append) ([]Appended, error)
+}
+
+// WriteBatch is Write for records of one stream, appended together in one
+// step (Store.AppendBatch): each is checked, filled, stamped and bounded
+// as Write does it, an error naming the record's field as entries[i].field,
+// and the batch is appended only when every record passes.
+func (w Writer) WriteBatch(ctx context.Context, stream string, rs []Record) ([]Written, error) {
+	b, ok := w.Appender.(BatchAppender)
+	if !ok {
+		return nil, &fault.Error{Code: fault.Internal, Message: "append a batch: the stream store takes no batches"}
+	}
+	as := make([]Append, len(rs))
+	dones := make([]func(Appended, error) (Written, error), len(rs))
+	var errs []error
+	for i, r := range rs {
+		if r.Stream != stream {
+			return nil, &fault.Error{Code: fault.Internal, Message: fmt.Sprintf("append a batch to %s: record %d is for %s", stream, i, r.Stream)}
+		}
+		a, done, err := w.prepare(r)
+		if err != nil {
+			if errs = append(errs, InEntry(i, err)); len(errs) == maxErrors {
+				break
+			}
+			continue
+		}
+		as[i], dones[i] = a, done
+	}
+	if len(errs) > 0 {
+		return nil, JoinInvalid(errs)
+	}
+	res, err := b.AppendBatch(ctx, stream, as)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Written, len(rs))
+	for i := range res {
+		out[i], _ = dones[i](res[i], nil)
+	}
+	return out, nil
+}
+
+// maxErrors bounds how many entries one batch's argument error names.
+const maxErrors = 8
 
 // prepare checks and fills r and encodes it as the append to make, and
 // returns what turns the append's outcome into the write's.
