@@ -18,8 +18,7 @@
 --          channel then shares the stream's slot)
 -- ARGV[13…] the entry's field/value pairs (prev_hash and hash among them)
 --
--- The chain head holds "<entry id> <hash> <length>"; no head is the genesis
--- hash (64 zeros) and length 0.
+-- The chain head holds "<entry id> <hash> <length>" (entries.lua).
 --
 -- Returns {entry id, 0, length of the chain or ""} when appended, {first
 -- entry id, 1, its timestamp} for a retry of the same payload, {first entry
@@ -34,15 +33,6 @@
 -- A key of the wrong type, a malformed head, or a bad retention, ttl or
 -- hash is an error and nothing is written: every check precedes the first
 -- write, as a script does not roll back.
-
-local GENESIS = string.rep('0', 64)
-
-local function wrongType(key, want)
-  local t = redis.call('TYPE', key).ok
-  if t ~= 'none' and t ~= want then
-    return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a ' .. want
-  end
-end
 
 local idem = ARGV[2] ~= "0"
 local chained = ARGV[10] ~= ""
@@ -61,9 +51,6 @@ if not string.match(ARGV[1], '^%d+$') or not string.match(ARGV[2], '^%d+$') or #
 end
 if #ARGV < 14 or #ARGV % 2 ~= 0 then
   return redis.error_reply('ERR append.lua: the entry needs field/value pairs')
-end
-local function isHash(s)
-  return #s == 64 and not string.find(s, '[^0-9a-f]')
 end
 if chained and not (isHash(ARGV[10]) and isHash(ARGV[11])) then
   return redis.error_reply('ERR append.lua: prev_hash and hash must be 64 lowercase hex digits')
@@ -93,25 +80,10 @@ end
 
 local headID, headHash, headLen = '', GENESIS, 0
 if chained then
-  local h = redis.call('GET', headKey)
-  if h then
-    local i, hh, l = string.match(h, '^(%S+) (%x+) (%d+)$')
-    if not i or not isHash(hh) then
-      return redis.error_reply('ERR append.lua: the chain head ' .. headKey .. ' is malformed')
-    end
-    headID, headHash, headLen = i, hh, tonumber(l)
+  headID, headHash, headLen = readHead(headKey)
+  if not headID then
+    return redis.error_reply('ERR append.lua: the chain head ' .. headKey .. ' is malformed')
   end
-end
-
-local function stamp(id)
-  local e = redis.call('XRANGE', KEYS[1], id, id)
-  if e[1] then
-    local f = e[1][2]
-    for i = 1, #f, 2 do
-      if f[i] == 'timestamp' then return f[i + 1] end
-    end
-  end
-  return ''
 end
 
 if idem then
@@ -124,9 +96,9 @@ if idem then
     end
     if fp == ARGV[3] then
       redis.call('SET', KEYS[2], prev, 'KEEPTTL')
-      return {id, 1, stamp(id)}
+      return {id, 1, stamp(KEYS[1], id)}
     end
-    return {id, 2, stamp(id)}
+    return {id, 2, stamp(KEYS[1], id)}
   end
 end
 

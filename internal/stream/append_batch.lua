@@ -30,8 +30,7 @@
 --              entry expected new ends with prev_hash, <p>, hash, <h>, each
 --              p the head or the hash of the new entry before it
 --
--- The chain head holds "<entry id> <hash> <length>"; no head is the genesis
--- hash (64 zeros) and length 0.
+-- The chain head holds "<entry id> <hash> <length>" (entries.lua).
 --
 -- Returns {state, head hash, chain length before the batch, then per entry
 -- its state, id and timestamp}. The entry states: 0 new (the id it was
@@ -49,18 +48,7 @@
 -- and never answers 1. A key of the wrong type, a malformed head or a bad
 -- argument is an error, and nothing is written.
 
-local GENESIS = string.rep('0', 64)
 
-local function wrongType(key, want)
-  local t = redis.call('TYPE', key).ok
-  if t ~= 'none' and t ~= want then
-    return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a ' .. want
-  end
-end
-
-local function isHash(s)
-  return #s == 64 and not string.find(s, '[^0-9a-f]')
-end
 
 local function fail(msg)
   return redis.error_reply('ERR append_batch.lua: ' .. msg)
@@ -153,25 +141,10 @@ end
 
 local headID, headHash, headLen = '', GENESIS, 0
 if headKey then
-  local h = redis.call('GET', headKey)
-  if h then
-    local i, hh, l = string.match(h, '^(%S+) (%x+) (%d+)$')
-    if not i or not isHash(hh) then
-      return fail('the chain head ' .. headKey .. ' is malformed')
-    end
-    headID, headHash, headLen = i, hh, tonumber(l)
+  headID, headHash, headLen = readHead(headKey)
+  if not headID then
+    return fail('the chain head ' .. headKey .. ' is malformed')
   end
-end
-
-local function stamp(id)
-  local r = redis.call('XRANGE', KEYS[1], id, id)
-  if r[1] then
-    local f = r[1][2]
-    for i = 1, #f, 2 do
-      if f[i] == 'timestamp' then return f[i + 1] end
-    end
-  end
-  return ''
 end
 
 -- Classify every entry by its idempotency record, before any write.
@@ -188,7 +161,7 @@ for i = 1, n do
       if sep then
         id, fp = string.sub(rec, 1, sep - 1), string.sub(rec, sep + 1)
       end
-      e.rec, e.id, e.ts = rec, id, stamp(id)
+      e.rec, e.id, e.ts = rec, id, stamp(KEYS[1], id)
       if fp == e.fp then
         e.state = 1
       else

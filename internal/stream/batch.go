@@ -19,7 +19,7 @@ import (
 //go:embed append_batch.lua
 var appendBatchSrc string
 
-var appendBatchScript = redis.NewScript(rdb.ScriptPrelude + appendBatchSrc)
+var appendBatchScript = redis.NewScript(rdb.ScriptPrelude + entriesSrc + appendBatchSrc)
 
 // The bounds of one batch: how many entries, and how many bytes of field
 // names and values all of them hold (the stamps counted). One script call

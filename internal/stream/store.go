@@ -24,7 +24,13 @@ import (
 //go:embed append.lua
 var appendSrc string
 
-var appendScript = redis.NewScript(rdb.ScriptPrelude + appendSrc)
+var appendScript = redis.NewScript(rdb.ScriptPrelude + entriesSrc + appendSrc)
+
+// entriesSrc is what append.lua and append_batch.lua share: the type and
+// hash checks, the chain head, an entry's timestamp.
+//
+//go:embed entries.lua
+var entriesSrc string
 
 // Client is the part of go-redis the store uses.
 type Client interface {
