@@ -47,7 +47,7 @@ func TestOverStdioEveryToolWritesExactlyWhatTheREADMESays(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, ","); got != "ack_events,acquire_lock,audit_log,check_rate,claim_events,emit_workflow_event,extend_lock,get_context,publish_ccwj_delta,read_stream,release_lock,show_dashboard,stream_info,submit_feedback,verify_audit" {
+	if got := strings.Join(names, ","); got != "ack_events,acquire_lock,append_batch,audit_log,check_rate,claim_events,emit_workflow_event,extend_lock,get_context,publish_ccwj_delta,read_stream,release_lock,show_dashboard,stream_info,submit_feedback,verify_audit" {
 		t.Errorf("tools = %s", got)
 	}
 

@@ -22,6 +22,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 const EXPECTED_TOOLS = [
   "ack_events",
   "acquire_lock",
+  "append_batch",
   "audit_log",
   "check_rate",
   "claim_events",
@@ -284,6 +285,21 @@ async function main() {
     expect(
       Array.isArray(out.streams) && out.streams.length === 4 && out.server?.redis_ok === true,
       `show_dashboard: ${JSON.stringify(out).slice(0, 300)}`,
+    );
+  }
+
+  out = await call("append_batch", {
+    stream: "audit_log_stream",
+    entries: [
+      { module: "node-e2e", procedure: "batch", status: "ok", workflow_id: wf, log_id: `${id}-batch-1` },
+      { module: "node-e2e", procedure: "batch", status: "error", error_code: "e1", log_id: `${id}-batch-2` },
+    ],
+  });
+  if (out) {
+    expect(
+      out.stream === prefix + "audit_log_stream" && out.appended === 2 && out.duplicates === 0 &&
+        out.entries?.length === 2 && out.entries[1].log_id === `${id}-batch-2`,
+      `append_batch: ${JSON.stringify(out)}`,
     );
   }
 
