@@ -31,7 +31,11 @@ type Deps struct {
 
 // Prompt is one prompt: its definition and what it says.
 type Prompt struct {
-	Def  mcp.Prompt
+	Def mcp.Prompt
+	// Uses are the tools the prompt has a model call: a server that does
+	// not offer one of them (read-only, tools.enabled) does not offer the
+	// prompt.
+	Uses []string
 	text func(args map[string]string) string
 }
 
@@ -111,6 +115,7 @@ func runPhase(d Deps) Prompt {
 			mcp.WithArgument("phase", mcp.RequiredArgument(), mcp.ArgumentDescription("the phase to run, e.g. plan")),
 			mcp.WithArgument("resource", mcp.ArgumentDescription("what to lock; workflow:<workflow_id> when absent")),
 		),
+		Uses: []string{"acquire_lock", "emit_workflow_event", "get_context", "publish_ccwj_delta", "extend_lock", "audit_log", "release_lock"},
 		text: func(a map[string]string) string {
 			wf, phase, res := a["workflow_id"], a["phase"], a["resource"]
 			if res == "" {
@@ -139,6 +144,7 @@ func reviewWorkflow() Prompt {
 			mcp.WithPromptDescription("Read back everything recorded about a workflow (events, context deltas, audit entries, feedback), check the audit trail's hash chain, and summarise."),
 			mcp.WithArgument("workflow_id", mcp.RequiredArgument(), mcp.ArgumentDescription("the workflow to review")),
 		),
+		Uses: []string{"get_context", "read_stream", "verify_audit"},
 		text: func(a map[string]string) string {
 			return fmt.Sprintf(`Review the history of the workflow %[1]q with the mcp-redis tools (all of them read only):
 
@@ -167,6 +173,7 @@ func workAQueue(d Deps) Prompt {
 			mcp.WithArgument("group", mcp.RequiredArgument(), mcp.ArgumentDescription("the consumer group the workers share")),
 			mcp.WithArgument("consumer", mcp.RequiredArgument(), mcp.ArgumentDescription("this worker's name in the group, the same on every call")),
 		),
+		Uses: []string{"claim_events", "ack_events"},
 		text: func(a map[string]string) string {
 			return fmt.Sprintf(`Work through the stream %[1]q as the consumer %[3]q of the group %[2]q, with the mcp-redis tools:
 

@@ -21,6 +21,8 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/dashboard"
 	"github.com/mcp-redis/mcp-redis/internal/embedded"
+	"github.com/mcp-redis/mcp-redis/internal/fault"
+	"github.com/mcp-redis/mcp-redis/internal/httpsec"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/lock"
 	"github.com/mcp-redis/mcp-redis/internal/mcpkit"
@@ -105,7 +107,8 @@ type App struct {
 	looking     sync.WaitGroup
 	embedded    *embedded.Redis // the in-process Redis, for redis.url "embedded"
 	resources   *resourceSet    // the MCP resources and their subscriptions
-	auditor     *tools.Auditor  // the call records; nil with audit.tool_calls false
+	auditor     *tools.Auditor  // the call records (with audit.tool_calls false, the denials only)
+	access      *access         // which tools a call may reach
 	live        *dashboard.Live // the dashboard's live updates
 	ui          *dashboard.Handler
 	// calls finds a tool's handler for the stdio fast path; nil with
@@ -150,7 +153,17 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	collector := newCollector(cfg, conn, keys, deps, locker, m, listen, log)
 	deps.Dashboard = collector
 
+	all := tools.All(deps)
+	acc, err := newAccess(cfg.Tools, all)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	hooks := &server.Hooks{}
+	hooks.AddAfterListTools(acc.filterList)
+	hooks.AddOnRequestInitialization(acc.vetResources)
 	opts := []server.ServerOption{
+		server.WithHooks(hooks),
 		server.WithToolCapabilities(false),
 		server.WithPromptCapabilities(false),
 		server.WithInstructions(Instructions),
@@ -161,26 +174,35 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
 	conn.Client.AddHook(m.RedisHook())
-	obs := m.Observe
-	var auditor *tools.Auditor
-	if cfg.Audit.ToolCalls {
-		auditor = tools.NewAuditor(deps, cfg.Redis.Timeout, log, cfg.Audit.ToolCallsWait, m.RecordFailed)
-		obs = func(ctx context.Context, c mcpkit.Call) {
+	auditor := tools.NewAuditor(deps, cfg.Redis.Timeout, log, cfg.Audit.ToolCallsWait, m.RecordFailed)
+	obs := func(ctx context.Context, c mcpkit.Call) {
+		// Every call is recorded; with audit.tool_calls false, the
+		// denials still are (a call the server or the credential does
+		// not allow).
+		if cfg.Audit.ToolCalls || fault.CodeOf(c.Err) == fault.Forbidden {
 			auditor.Observe(ctx, c)
-			m.Observe(ctx, c)
 		}
+		m.Observe(ctx, c)
 	}
-	all := tools.All(deps)
+	acc.deny = func(ctx context.Context, what string, err error) {
+		id, _ := httpsec.IdentityFrom(ctx)
+		auditor.Observe(ctx, mcpkit.Call{Tool: what, Err: err, Message: mcpkit.Message(err, what, log),
+			Provenance: mcpkit.Provenance{Caller: id.Name}})
+	}
 	handlers := make(map[string]server.ToolHandlerFunc, len(all))
 	for _, t := range all {
+		name := t.Name()
+		t.Gate = func(ctx context.Context) error { return acc.check(ctx, name) }
 		h := m.Track(t.Handler(obs, cfg.Redis.Timeout, log))
 		s.AddTool(t.Def, h)
 		handlers[t.Name()] = h
 	}
 	for _, p := range prompts.All(prompts.Deps{LockMaxTTL: cfg.Locks.MaxTTL, IdempotencyTTL: cfg.Idempotency.TTL, MaxBlock: cfg.Streams.MaxBlock}) {
-		s.AddPrompt(p.Def, p.Handler())
+		if acc.offersAll(p.Uses) {
+			s.AddPrompt(p.Def, p.Handler())
+		}
 	}
-	a := &App{Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor}
+	a := &App{access: acc, Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor}
 	if !debug {
 		// The stdio fast path skips what mcp-go does around a call that
 		// this server does not use; with debug logging mcp-go's request
@@ -261,7 +283,7 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 		caller = osCaller()
 	}
 	ctx = mcpkit.WithCaller(ctx, caller)
-	s := &transport.Stdio{Server: a.MCP, MaxMessageBytes: a.Config.Stdio.MaxMessageBytes, MaxInFlight: maxInFlight, Calls: a.calls, Log: a.Log}
+	s := &transport.Stdio{Server: a.MCP, MaxMessageBytes: a.Config.Stdio.MaxMessageBytes, MaxInFlight: maxInFlight, Calls: a.calls, Offered: a.access.offered, Log: a.Log}
 	if err := s.Serve(ctx, in, out); err != nil {
 		return fmt.Errorf("serve stdio: %w", err)
 	}
@@ -297,7 +319,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 	}
 	a.Log.Info("serving http", "addr", ln.Addr().String(), "auth", len(h.AuthTokens) > 0, "stateless", h.Stateless)
 	t := &transport.HTTP{
-		Server: a.MCP, Stateless: h.Stateless, Tokens: h.AuthTokens, AllowedOrigins: h.AllowedOrigins,
+		Server: a.MCP, Stateless: h.Stateless, Tokens: h.AuthTokens, TokenScopes: tokenScopes(h), Offered: a.access.offered, AllowedOrigins: h.AllowedOrigins,
 		Loopback: h.Loopback(), MaxBodyBytes: h.MaxBodyBytes,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
@@ -311,7 +333,13 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 		Log:     a.Log,
 	}
 	if h.ServesUI() {
-		t.UIPages, t.UIAPI = a.ui.Pages(), a.ui.API()
+		t.UIPages, t.UIAPI = a.ui.Pages(), a.access.dashboardData(a.ui.API())
+	}
+	if o := h.OAuth; o.Enabled() {
+		t.OAuth = &httpsec.OAuthConfig{Issuer: o.Issuer, Resource: o.Resource, AuthorizationServers: o.Servers(),
+			JWKSURL: o.JWKSURL, JWKSFile: o.JWKSFile, RefreshInterval: o.JWKSRefreshInterval, Algorithms: o.Algorithms,
+			ClockSkew: o.ClockSkew, Scopes: o.GrantedScopes(), ServerScopes: mcpkit.Scopes, NameClaim: o.NameClaim, ResourceName: "mcp-redis"}
+		t.ScopeOf = func(tool string) string { return toolScopes[tool] }
 	}
 	return t.Serve(ctx, ln)
 }

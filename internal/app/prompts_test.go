@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-redis/mcp-redis/internal/config"
+	"github.com/mcp-redis/mcp-redis/prompts"
 )
 
 // toolUse is a tool named in a prompt with the arguments it is told to
@@ -151,4 +153,38 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A prompt's Uses are exactly the tools its text has a model call, so a
+// server that withholds one of them (read-only, tools.enabled) withholds
+// the prompt.
+func TestAPromptsUsesAreTheToolsItNames(t *testing.T) {
+	for _, p := range prompts.All(prompts.Deps{LockMaxTTL: time.Minute, IdempotencyTTL: time.Hour, MaxBlock: time.Second}) {
+		req := mcp.GetPromptRequest{}
+		req.Params.Name = p.Def.Name
+		all := map[string]string{"workflow_id": "wf1", "phase": "plan", "stream": "workflow_events", "group": "g", "consumer": "c"}
+		req.Params.Arguments = map[string]string{}
+		for _, a := range p.Def.Arguments {
+			if v, ok := all[a.Name]; ok {
+				req.Params.Arguments[a.Name] = v
+			}
+		}
+		res, err := p.Handler()(context.Background(), req)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Def.Name, err)
+		}
+		named := map[string]bool{}
+		for _, u := range toolUse.FindAllStringSubmatch(res.Messages[0].Content.(mcp.TextContent).Text, -1) {
+			named[u[1]] = true
+		}
+		var got []string
+		for n := range named {
+			got = append(got, n)
+		}
+		slices.Sort(got)
+		uses := slices.Sorted(slices.Values(p.Uses))
+		if !slices.Equal(got, uses) {
+			t.Errorf("%s names %v, Uses %v", p.Def.Name, got, uses)
+		}
+	}
 }

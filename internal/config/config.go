@@ -6,6 +6,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/suggest"
@@ -44,7 +46,24 @@ type Config struct {
 	Rate        Rate        `mapstructure:"rate"`
 	HTTP        HTTP        `mapstructure:"http"`
 	Groups      Groups      `mapstructure:"groups"`
+	Tools       Tools       `mapstructure:"tools"`
 }
+
+// Tools decides which tools the server offers: a tool left out is neither
+// listed nor callable, on every transport.
+type Tools struct {
+	// ReadOnly offers only the tools whose readOnlyHint is true.
+	ReadOnly bool `mapstructure:"read_only"`
+	// Enabled, when not empty, is every tool offered, by name; Disabled
+	// names tools not offered. The names are checked against the tools
+	// there are when the server starts.
+	Enabled  []string `mapstructure:"enabled"`
+	Disabled []string `mapstructure:"disabled"`
+}
+
+// Scopes are the scopes a token may be given (http.token_scopes), as
+// internal/mcpkit names them; a test holds the two lists equal.
+var Scopes = []string{"streams:read", "streams:write", "streams:consume", "locks", "rate", "admin"}
 
 // Groups configures the consumer groups of claim_events.
 type Groups struct {
@@ -66,6 +85,9 @@ type HTTP struct {
 	// AuthTokens are the accepted bearer tokens, by name. The name is what
 	// logs and audit records show; the token never is.
 	AuthTokens map[string]string `mapstructure:"auth_tokens"`
+	// TokenScopes gives named tokens scopes, space-separated ("streams:read
+	// locks"); a token not named here has every scope.
+	TokenScopes map[string]string `mapstructure:"token_scopes"`
 	// AllowedOrigins are the Origin values a browser request may carry;
 	// requests without Origin pass.
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
@@ -91,7 +113,79 @@ type HTTP struct {
 	// UI serves the live dashboard at /ui: "auto" (the default) when
 	// Listen is loopback, "true" always, "false" never.
 	UI string `mapstructure:"ui"`
+	// OAuth makes the listener an OAuth 2.1 resource server: it accepts
+	// access tokens (JWTs) of an authorization server beside AuthTokens.
+	OAuth OAuth `mapstructure:"oauth"`
 }
+
+// OAuth configures the access tokens the listener accepts (README,
+// Security, OAuth 2.1). It is off while Issuer is empty.
+type OAuth struct {
+	// Issuer is the authorization server's issuer identifier: a token's
+	// iss must equal it.
+	Issuer string `mapstructure:"issuer"`
+	// Resource is this server's canonical resource URI (RFC 8707), e.g.
+	// https://mcp.example.com/mcp: a token's aud must contain it, and the
+	// Protected Resource Metadata (RFC 9728) is served under its path.
+	Resource string `mapstructure:"resource"`
+	// AuthorizationServers are the issuers the metadata names; [Issuer]
+	// when empty.
+	AuthorizationServers []string `mapstructure:"authorization_servers"`
+	// JWKSURL or JWKSFile (exactly one) holds the keys tokens are signed
+	// with. The URL is fetched at start, every JWKSRefreshInterval, and
+	// on a token whose kid it lacks, at most once per that interval; the
+	// file is read at start.
+	JWKSURL             string        `mapstructure:"jwks_url"`
+	JWKSFile            string        `mapstructure:"jwks_file"`
+	JWKSRefreshInterval time.Duration `mapstructure:"jwks_refresh_interval"`
+	// Algorithms are the signature algorithms accepted; never none or an
+	// HMAC (HS*), whose key a resource server would have to share.
+	Algorithms []string `mapstructure:"algorithms"`
+	// ClockSkew is the leeway on exp, nbf and iat.
+	ClockSkew time.Duration `mapstructure:"clock_skew"`
+	// Scopes maps an OAuth scope to the server's scopes (Scopes) it
+	// grants; empty means each of Scopes grants itself.
+	//
+	// viper folds a key to lower case and splits it at dots, while a
+	// scope is case-sensitive and may hold dots: Load reads this map from
+	// the file itself (and from MCP_REDIS_HTTP_OAUTH_SCOPES), not through
+	// viper.
+	Scopes map[string][]string `mapstructure:"-"`
+	// NameClaim is the claim that names the caller: a token whose
+	// NameClaim is alice writes as oauth:alice.
+	NameClaim string `mapstructure:"name_claim"`
+}
+
+// Enabled reports whether the listener accepts access tokens.
+func (o OAuth) Enabled() bool { return o.Issuer != "" }
+
+// GrantedScopes is Scopes, or each of the server's scopes granting itself
+// when Scopes is empty.
+func (o OAuth) GrantedScopes() map[string][]string {
+	if len(o.Scopes) > 0 {
+		return o.Scopes
+	}
+	m := make(map[string][]string, len(Scopes))
+	for _, s := range Scopes {
+		m[s] = []string{s}
+	}
+	return m
+}
+
+// Servers is AuthorizationServers, or [Issuer] when it is empty.
+func (o OAuth) Servers() []string {
+	if len(o.AuthorizationServers) > 0 {
+		return o.AuthorizationServers
+	}
+	return []string{o.Issuer}
+}
+
+// OAuthAlgorithms are the signature algorithms http.oauth.algorithms may
+// name: asymmetric ones only.
+var OAuthAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// MaxOAuthClockSkew bounds http.oauth.clock_skew.
+const MaxOAuthClockSkew = 5 * time.Minute
 
 // ServesUI reports whether the listener serves the dashboard at /ui.
 func (h HTTP) ServesUI() bool {
@@ -344,7 +438,10 @@ func Defaults() Config {
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 90 * time.Second,
 			IdleTimeout: 2 * time.Minute, ShutdownTimeout: 15 * time.Second,
 			MaxConnections: 1024, MaxSessions: 2000, SessionIdleTimeout: 10 * time.Minute, UI: "auto",
+			OAuth: OAuth{AuthorizationServers: []string{}, Algorithms: []string{"RS256", "ES256"},
+				ClockSkew: time.Minute, JWKSRefreshInterval: 5 * time.Minute, NameClaim: "sub"},
 		},
+		Tools: Tools{Enabled: []string{}, Disabled: []string{}},
 	}
 }
 
@@ -353,50 +450,62 @@ func Defaults() Config {
 func defaultsMap() map[string]any {
 	d := Defaults()
 	m := map[string]any{
-		"redis.url":                      d.Redis.URL,
-		"redis.prefix":                   d.Redis.Prefix,
-		"redis.timeout":                  d.Redis.Timeout,
-		"redis.tls.ca_file":              d.Redis.TLS.CAFile,
-		"redis.tls.cert_file":            d.Redis.TLS.CertFile,
-		"redis.tls.key_file":             d.Redis.TLS.KeyFile,
-		"redis.tls.server_name":          d.Redis.TLS.ServerName,
-		"redis.tls.min_version":          d.Redis.TLS.MinVersion,
-		"redis.tls.insecure_skip_verify": d.Redis.TLS.InsecureSkipVerify,
-		"redis.wait_replicas":            d.Redis.WaitReplicas,
-		"redis.wait_timeout":             d.Redis.WaitTimeout,
-		"redis.sharded_pubsub":           d.Redis.ShardedPubSub,
-		"limits.max_entry_bytes":         d.Limits.MaxEntryBytes,
-		"audit.tool_calls":               d.Audit.ToolCalls,
-		"audit.tool_calls_wait":          d.Audit.ToolCallsWait,
-		"audit.stdio_caller":             d.Audit.StdioCaller,
-		"audit.record_arguments":         d.Audit.RecordArguments,
-		"audit.max_clock_skew":           d.Audit.MaxClockSkew,
-		"audit.chain":                    d.Audit.Chain,
-		"audit.signing_key_file":         d.Audit.SigningKeyFile,
-		"audit.checkpoint_every":         d.Audit.CheckpointEvery,
-		"audit.checkpoint_interval":      d.Audit.CheckpointInterval,
-		"idempotency.ttl":                d.Idempotency.TTL,
-		"streams.max_block":              d.Streams.MaxBlock,
-		"groups.reclaim_idle":            d.Groups.ReclaimIdle,
-		"groups.max_deliveries":          d.Groups.MaxDeliveries,
-		"log.level":                      d.Log.Level,
-		"transport":                      d.Transport,
-		"stdio.max_message_bytes":        d.Stdio.MaxMessageBytes,
-		"locks.max_ttl":                  d.Locks.MaxTTL,
-		"locks.max_wait":                 d.Locks.MaxWait,
-		"http.listen":                    d.HTTP.Listen,
-		"http.stateless":                 d.HTTP.Stateless,
-		"http.allowed_origins":           []string{},
-		"http.max_body_bytes":            d.HTTP.MaxBodyBytes,
-		"http.read_header_timeout":       d.HTTP.ReadHeaderTimeout,
-		"http.read_timeout":              d.HTTP.ReadTimeout,
-		"http.write_timeout":             d.HTTP.WriteTimeout,
-		"http.idle_timeout":              d.HTTP.IdleTimeout,
-		"http.shutdown_timeout":          d.HTTP.ShutdownTimeout,
-		"http.max_connections":           d.HTTP.MaxConnections,
-		"http.max_sessions":              d.HTTP.MaxSessions,
-		"http.session_idle_timeout":      d.HTTP.SessionIdleTimeout,
-		"http.ui":                        d.HTTP.UI,
+		"redis.url":                        d.Redis.URL,
+		"redis.prefix":                     d.Redis.Prefix,
+		"redis.timeout":                    d.Redis.Timeout,
+		"redis.tls.ca_file":                d.Redis.TLS.CAFile,
+		"redis.tls.cert_file":              d.Redis.TLS.CertFile,
+		"redis.tls.key_file":               d.Redis.TLS.KeyFile,
+		"redis.tls.server_name":            d.Redis.TLS.ServerName,
+		"redis.tls.min_version":            d.Redis.TLS.MinVersion,
+		"redis.tls.insecure_skip_verify":   d.Redis.TLS.InsecureSkipVerify,
+		"redis.wait_replicas":              d.Redis.WaitReplicas,
+		"redis.wait_timeout":               d.Redis.WaitTimeout,
+		"redis.sharded_pubsub":             d.Redis.ShardedPubSub,
+		"limits.max_entry_bytes":           d.Limits.MaxEntryBytes,
+		"audit.tool_calls":                 d.Audit.ToolCalls,
+		"audit.tool_calls_wait":            d.Audit.ToolCallsWait,
+		"audit.stdio_caller":               d.Audit.StdioCaller,
+		"audit.record_arguments":           d.Audit.RecordArguments,
+		"audit.max_clock_skew":             d.Audit.MaxClockSkew,
+		"audit.chain":                      d.Audit.Chain,
+		"audit.signing_key_file":           d.Audit.SigningKeyFile,
+		"audit.checkpoint_every":           d.Audit.CheckpointEvery,
+		"audit.checkpoint_interval":        d.Audit.CheckpointInterval,
+		"idempotency.ttl":                  d.Idempotency.TTL,
+		"streams.max_block":                d.Streams.MaxBlock,
+		"groups.reclaim_idle":              d.Groups.ReclaimIdle,
+		"groups.max_deliveries":            d.Groups.MaxDeliveries,
+		"log.level":                        d.Log.Level,
+		"transport":                        d.Transport,
+		"stdio.max_message_bytes":          d.Stdio.MaxMessageBytes,
+		"locks.max_ttl":                    d.Locks.MaxTTL,
+		"locks.max_wait":                   d.Locks.MaxWait,
+		"http.listen":                      d.HTTP.Listen,
+		"http.stateless":                   d.HTTP.Stateless,
+		"http.allowed_origins":             []string{},
+		"tools.read_only":                  d.Tools.ReadOnly,
+		"tools.enabled":                    []string{},
+		"tools.disabled":                   []string{},
+		"http.max_body_bytes":              d.HTTP.MaxBodyBytes,
+		"http.read_header_timeout":         d.HTTP.ReadHeaderTimeout,
+		"http.read_timeout":                d.HTTP.ReadTimeout,
+		"http.write_timeout":               d.HTTP.WriteTimeout,
+		"http.idle_timeout":                d.HTTP.IdleTimeout,
+		"http.shutdown_timeout":            d.HTTP.ShutdownTimeout,
+		"http.max_connections":             d.HTTP.MaxConnections,
+		"http.max_sessions":                d.HTTP.MaxSessions,
+		"http.session_idle_timeout":        d.HTTP.SessionIdleTimeout,
+		"http.ui":                          d.HTTP.UI,
+		"http.oauth.issuer":                d.HTTP.OAuth.Issuer,
+		"http.oauth.resource":              d.HTTP.OAuth.Resource,
+		"http.oauth.authorization_servers": []string{},
+		"http.oauth.jwks_url":              d.HTTP.OAuth.JWKSURL,
+		"http.oauth.jwks_file":             d.HTTP.OAuth.JWKSFile,
+		"http.oauth.jwks_refresh_interval": d.HTTP.OAuth.JWKSRefreshInterval,
+		"http.oauth.algorithms":            d.HTTP.OAuth.Algorithms,
+		"http.oauth.clock_skew":            d.HTTP.OAuth.ClockSkew,
+		"http.oauth.name_claim":            d.HTTP.OAuth.NameClaim,
 	}
 	for name, p := range d.Rate.Policies {
 		m["rate.policies."+name+".limit"] = p.Limit
@@ -416,6 +525,7 @@ var Flags = map[string]string{
 	"transport": "transport",
 	"log-level": "log.level",
 	"listen":    "http.listen",
+	"read-only": "tools.read_only",
 }
 
 // AddFlags declares --config and the override flags on fs.
@@ -426,6 +536,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("transport", "", `transport to serve: stdio or http (key transport, default stdio)`)
 	fs.String("listen", "", `address for --transport http (key http.listen, default 127.0.0.1:8080)`)
 	fs.String("log-level", "", "log level on stderr: debug, info, warn, error (key log.level)")
+	fs.Bool("read-only", false, "offer only the tools that read (key tools.read_only)")
 }
 
 // Load reads the configuration. flags may be nil (no flags). Every problem
@@ -476,7 +587,10 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		if _, ok := known[k]; ok {
 			continue
 		}
-		if strings.HasPrefix(k, "http.auth_tokens.") {
+		if strings.HasPrefix(k, "http.oauth.scopes.") {
+			continue // read by oauthScopes
+		}
+		if strings.HasPrefix(k, "http.auth_tokens.") || strings.HasPrefix(k, "http.token_scopes.") {
 			settings = append(settings, k)
 			continue
 		}
@@ -507,6 +621,20 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		}
 		v.Set("http.auth_tokens", tokens)
 	}
+	// And their scopes as name=scopes pairs, the scopes space-separated:
+	// MCP_REDIS_HTTP_TOKEN_SCOPES="ci=streams:read locks,alice=admin".
+	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_TOKEN_SCOPES"); ok && env != "" {
+		scopes := map[string]any{}
+		for _, pair := range strings.Split(env, ",") {
+			name, sc, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || name == "" {
+				problems = append(problems, fmt.Errorf("%s_HTTP_TOKEN_SCOPES: each entry is name=scopes (space-separated)", EnvPrefix))
+				continue
+			}
+			scopes[strings.ToLower(name)] = sc
+		}
+		v.Set("http.token_scopes", scopes)
+	}
 	var c Config
 	// A key that failed to decode is left zero in c: report why it failed,
 	// not that zero is out of range.
@@ -519,6 +647,11 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 			problems = append(problems, p)
 		}
 	}
+	scopes, err := oauthScopes(path, v.ConfigFileUsed() != "" && v.InConfig("http.oauth"))
+	if err != nil {
+		problems = append(problems, err)
+	}
+	c.HTTP.OAuth.Scopes = scopes
 	for _, p := range c.problems() {
 		if pr, ok := p.(*problem); !ok || !failed[pr.key] {
 			problems = append(problems, p)
@@ -542,6 +675,63 @@ func (e *InvalidError) Error() string {
 	}
 	slices.Sort(lines)
 	return "invalid configuration:\n" + strings.Join(lines, "\n")
+}
+
+// ParseScopes reads a space-separated list of scopes (http.token_scopes):
+// at least one, each one of Scopes.
+func ParseScopes(s string) ([]string, error) {
+	names := strings.Fields(s)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no scopes: give at least one of %s (a token not named here has every scope)", strings.Join(Scopes, ", "))
+	}
+	for _, n := range names {
+		if !slices.Contains(Scopes, n) {
+			msg := fmt.Sprintf("%q is not a scope (%s)", n, strings.Join(Scopes, ", "))
+			if near, ok := suggest.Closest(n, Scopes); ok {
+				msg += "; did you mean " + near + "?"
+			}
+			return nil, errors.New(msg)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// oauthScopes reads http.oauth.scopes from the file at path (when inFile)
+// and MCP_REDIS_HTTP_OAUTH_SCOPES, which replaces it:
+// "mcp:read=streams:read,mcp:write=streams:write locks". It keeps each
+// scope as written: viper would fold its case and split it at dots.
+func oauthScopes(path string, inFile bool) (map[string][]string, error) {
+	const env = EnvPrefix + "_HTTP_OAUTH_SCOPES"
+	if s := os.Getenv(env); s != "" {
+		out := map[string][]string{}
+		for _, pair := range strings.Split(s, ",") {
+			scope, names, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || scope == "" {
+				return nil, fmt.Errorf("%s: each entry is scope=names (the server's scopes, space-separated)", env)
+			}
+			out[scope] = strings.Fields(names)
+		}
+		return out, nil
+	}
+	if !inFile {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("http.oauth.scopes: %w", err)
+	}
+	var file struct {
+		HTTP struct {
+			OAuth struct {
+				Scopes map[string][]string `yaml:"scopes"`
+			} `yaml:"oauth"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		return nil, &problem{key: "http.oauth.scopes", msg: "a map of scope → list of the server's scopes (" + strings.Join(Scopes, ", ") + ")"}
+	}
+	return file.HTTP.OAuth.Scopes, nil
 }
 
 // Validate reports every problem of c at once, or nil.
@@ -707,9 +897,9 @@ func (c Config) problems() []error {
 	switch c.Transport {
 	case "stdio":
 	case "http":
-		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err == nil && !c.HTTP.Loopback() && len(c.HTTP.AuthTokens) == 0 {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err == nil && !c.HTTP.Loopback() && len(c.HTTP.AuthTokens) == 0 && !c.HTTP.OAuth.Enabled() {
 			add("http.listen", "%s is not a loopback address, and no bearer token is set: anyone who can reach it could call every tool. "+
-				"Set http.auth_tokens (or MCP_REDIS_HTTP_AUTH_TOKENS=name=token), or listen on 127.0.0.1", c.HTTP.Listen)
+				"Set http.auth_tokens (or MCP_REDIS_HTTP_AUTH_TOKENS=name=token) or http.oauth, or listen on 127.0.0.1", c.HTTP.Listen)
 		}
 		if c.HTTP.WriteTimeout <= c.Locks.MaxWait+c.Redis.Timeout {
 			add("http.write_timeout", "%v must exceed locks.max_wait + redis.timeout (%v), or a waiting acquire_lock is cut off", c.HTTP.WriteTimeout, c.Locks.MaxWait+c.Redis.Timeout)
@@ -748,6 +938,14 @@ func (h HTTP) problems() []error {
 			add("http.auth_tokens."+name, "the token is shorter than %d bytes", MinTokenBytes)
 		}
 	}
+	for name, sc := range h.TokenScopes {
+		if _, ok := h.AuthTokens[name]; !ok {
+			add("http.token_scopes."+name, "names no token of http.auth_tokens")
+		}
+		if _, err := ParseScopes(sc); err != nil {
+			add("http.token_scopes."+name, "%v", err)
+		}
+	}
 	for _, o := range h.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
 			add("http.allowed_origins", "%q is not an origin (scheme://host[:port])", o)
@@ -772,7 +970,132 @@ func (h HTTP) problems() []error {
 	if uiMode(h.UI) == "" {
 		add("http.ui", "%q is not auto, true or false", h.UI)
 	}
+	return append(p, h.OAuth.problems()...)
+}
+
+// problems checks http.oauth: its values whether or not it is on, and
+// that what identifies an authorization server is not set without an
+// issuer.
+func (o OAuth) problems() []error {
+	var p []error
+	add := func(key, format string, a ...any) {
+		p = append(p, &problem{key: "http.oauth." + key, msg: fmt.Sprintf(format, a...)})
+	}
+	if o.JWKSRefreshInterval < 10*time.Second || o.JWKSRefreshInterval > 24*time.Hour {
+		add("jwks_refresh_interval", "%v is out of range (10s to 24h)", o.JWKSRefreshInterval)
+	}
+	if o.ClockSkew < 0 || o.ClockSkew > MaxOAuthClockSkew {
+		add("clock_skew", "%v is out of range (0 to 5m)", o.ClockSkew)
+	}
+	if len(o.Algorithms) == 0 {
+		add("algorithms", "at least one is needed, of %s", strings.Join(OAuthAlgorithms, ", "))
+	}
+	for _, a := range o.Algorithms {
+		switch {
+		case strings.EqualFold(a, "none"):
+			add("algorithms", "none is refused: a token must be signed")
+		case strings.HasPrefix(strings.ToUpper(a), "HS"):
+			add("algorithms", "%s is refused: an HMAC key would have to be shared with every resource server, which could then mint tokens; use one of %s", a, strings.Join(OAuthAlgorithms, ", "))
+		case !slices.Contains(OAuthAlgorithms, a):
+			add("algorithms", "%q is not one of %s", a, strings.Join(OAuthAlgorithms, ", "))
+		}
+	}
+	if o.NameClaim == "" || len(o.NameClaim) > 64 || strings.ContainsFunc(o.NameClaim, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		add("name_claim", "%q is not a claim name (1 to 64 bytes, no spaces)", o.NameClaim)
+	}
+	for scope, names := range o.Scopes {
+		if !oauthScope.MatchString(scope) {
+			add("scopes", "%q is not an OAuth scope (RFC 6749 §3.3: printable ASCII without space, \" or \\)", scope)
+		}
+		if len(names) == 0 {
+			add("scopes."+scope, "grants nothing: give a list of %s", strings.Join(Scopes, ", "))
+		}
+		for _, n := range names {
+			if !slices.Contains(Scopes, n) {
+				msg := fmt.Sprintf("%q is not one of the server's scopes (%s)", n, strings.Join(Scopes, ", "))
+				if near, ok := suggest.Closest(n, Scopes); ok {
+					msg += "; did you mean " + near + "?"
+				}
+				add("scopes."+scope, "%s", msg)
+			}
+		}
+	}
+	if !o.Enabled() {
+		for key, set := range map[string]bool{"resource": o.Resource != "", "jwks_url": o.JWKSURL != "", "jwks_file": o.JWKSFile != "",
+			"authorization_servers": len(o.AuthorizationServers) > 0, "scopes": len(o.Scopes) > 0} {
+			if set {
+				add(key, "set, but http.oauth.issuer is empty: OAuth is off without an issuer; set it too, or unset %s", "http.oauth."+key)
+			}
+		}
+		return p
+	}
+	if err := oauthURL(o.Issuer); err != nil {
+		add("issuer", "%v", err)
+	}
+	switch err := oauthURL(o.Resource); {
+	case o.Resource == "":
+		add("resource", "needed with http.oauth.issuer: this server's canonical URI, the audience its tokens carry (https://mcp.example.com/mcp)")
+	case err != nil:
+		add("resource", "%v", err)
+	}
+	for _, s := range o.AuthorizationServers {
+		if err := oauthURL(s); err != nil {
+			add("authorization_servers", "%v", err)
+		}
+	}
+	switch {
+	case o.JWKSURL == "" && o.JWKSFile == "":
+		add("jwks_url", "needed with http.oauth.issuer (or http.oauth.jwks_file): where the authorization server publishes its signing keys")
+	case o.JWKSURL != "" && o.JWKSFile != "":
+		add("jwks_file", "set with http.oauth.jwks_url: set exactly one")
+	case o.JWKSURL != "":
+		if err := oauthURL(o.JWKSURL); err != nil {
+			add("jwks_url", "%v", err)
+		}
+	default:
+		if err := jwksFile(o.JWKSFile); err != nil {
+			add("jwks_file", "%v", err)
+		}
+	}
 	return p
+}
+
+// oauthScope is a scope token of RFC 6749 §3.3.
+var oauthScope = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,256}$`)
+
+// oauthURL checks a URL of http.oauth: absolute, without a fragment, and
+// https, or http on a loopback host (an authorization server on this
+// machine, as in the tests).
+func oauthURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not an absolute https URL", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("%q has a fragment, which RFC 8707 and RFC 8414 forbid", raw)
+	}
+	if u.Scheme == "http" && !(HTTP{Listen: net.JoinHostPort(u.Hostname(), "0")}).Loopback() {
+		return fmt.Errorf("%q is not https: only a loopback host may be reached over plain http", raw)
+	}
+	return nil
+}
+
+// jwksFile checks that path holds a JWK Set with at least one key.
+func jwksFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		return fmt.Errorf("%s is not a JWK Set (RFC 7517): %v", path, err)
+	}
+	if len(set.Keys) == 0 {
+		return fmt.Errorf("%s holds no key", path)
+	}
+	return nil
 }
 
 // MaxRateLimit bounds a policy's limit: the sliding window keeps one
@@ -824,7 +1147,7 @@ func EnvName(key string) string {
 // defaults or the file name that policy, since a shell cannot export a
 // name with "-".
 func readEnv(v *viper.Viper, settings []string) []error {
-	known := map[string]bool{EnvPrefix + "_HTTP_AUTH_TOKENS": true}
+	known := map[string]bool{EnvPrefix + "_HTTP_AUTH_TOKENS": true, EnvPrefix + "_HTTP_TOKEN_SCOPES": true, EnvPrefix + "_HTTP_OAUTH_SCOPES": true}
 	var policies []string
 	for _, k := range settings {
 		known[EnvName(k)] = true

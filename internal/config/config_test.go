@@ -142,6 +142,7 @@ func fileConfig() config.Config {
 		Locks:       config.Defaults().Locks,
 		Rate:        config.Defaults().Rate,
 		HTTP:        config.Defaults().HTTP,
+		Tools:       config.Defaults().Tools,
 		Groups:      config.Defaults().Groups,
 	}
 }
@@ -342,6 +343,7 @@ func TestKeysSetOnlyInTheEnvironmentReachTheStruct(t *testing.T) {
 		Locks:       config.Defaults().Locks,
 		Rate:        config.Defaults().Rate,
 		HTTP:        config.Defaults().HTTP,
+		Tools:       config.Defaults().Tools,
 		Groups:      config.Defaults().Groups,
 	}
 	if got := load(t, nil); !reflect.DeepEqual(got, want) {
@@ -1060,6 +1062,7 @@ func TestConfigYAMLStatesEveryKeysValidRange(t *testing.T) {
 		"http.max_body_bytes": "1", "http.read_header_timeout": "1ns", "http.read_timeout": "1ns",
 		"http.write_timeout": "100h", "http.idle_timeout": "1ns", "http.shutdown_timeout": "1ns",
 		"http.session_idle_timeout": "1ns", "http.max_connections": "1", "http.max_sessions": "0",
+		"http.oauth.clock_skew": "1h", "http.oauth.jwks_refresh_interval": "1s",
 	}
 	yamlText, err := os.ReadFile(filepath.Join("..", "..", "config.yaml"))
 	if err != nil {
@@ -1135,4 +1138,135 @@ func keyComments(text string) map[string]string {
 		comment = nil
 	}
 	return out
+}
+
+// Token scopes come from the file or, as name=scopes pairs, from the
+// environment; a scope that is no scope, and a name that is no token, are
+// errors naming the key.
+func TestTokenScopesAreReadAndChecked(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_HTTP_AUTH_TOKENS", "ci=0123456789abcdef0123,bob=abcdef0123456789abcd")
+	t.Setenv("MCP_REDIS_HTTP_TOKEN_SCOPES", "ci=streams:read locks")
+	c := load(t, nil)
+	if got := c.HTTP.TokenScopes["ci"]; got != "streams:read locks" {
+		t.Errorf("http.token_scopes.ci = %q", got)
+	}
+	if s, err := config.ParseScopes(c.HTTP.TokenScopes["ci"]); err != nil || !slices.Equal(s, []string{"locks", "streams:read"}) {
+		t.Errorf("ParseScopes = %v, %v", s, err)
+	}
+	t.Setenv("MCP_REDIS_HTTP_TOKEN_SCOPES", "ci=streams:raed,eve=admin,bob=")
+	msg := invalid(t, nil).Error()
+	for _, want := range []string{
+		`http.token_scopes.ci: "streams:raed" is not a scope (streams:read, streams:write, streams:consume, locks, rate, admin); did you mean streams:read?`,
+		"http.token_scopes.eve: names no token of http.auth_tokens",
+		"http.token_scopes.bob: no scopes",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%s\nlacks %q", msg, want)
+		}
+	}
+}
+
+// tools.read_only comes from --read-only, tools.enabled and
+// tools.disabled from the file or comma-separated variables.
+func TestToolsSettingsReachTheStruct(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_TOOLS_ENABLED", "read_stream,get_context")
+	t.Setenv("MCP_REDIS_TOOLS_DISABLED", "get_context")
+	c := load(t, flags(t, "--read-only"))
+	if !c.Tools.ReadOnly || !slices.Equal(c.Tools.Enabled, []string{"read_stream", "get_context"}) || !slices.Equal(c.Tools.Disabled, []string{"get_context"}) {
+		t.Errorf("tools = %+v", c.Tools)
+	}
+}
+
+func TestOAuthIsReadFromTheFileKeepingEachScopeAsWritten(t *testing.T) {
+	dir := isolate(t)
+	jwks := writeFile(t, filepath.Join(dir, "jwks.json"), `{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}`)
+	writeFile(t, "config.yaml", `transport: http
+http:
+  listen: 0.0.0.0:8080
+  oauth:
+    issuer: https://auth.example.com
+    resource: https://mcp.example.com/mcp
+    jwks_file: `+jwks+`
+    scopes:
+      MCP.Read: [streams:read]
+      https://api.example.com/write: [streams:write, locks]
+`)
+	c := load(t, flags(t))
+	o := c.HTTP.OAuth
+	want := map[string][]string{"MCP.Read": {"streams:read"}, "https://api.example.com/write": {"streams:write", "locks"}}
+	if !o.Enabled() || !reflect.DeepEqual(o.Scopes, want) || !reflect.DeepEqual(o.Servers(), []string{"https://auth.example.com"}) ||
+		!reflect.DeepEqual(o.Algorithms, []string{"RS256", "ES256"}) || o.ClockSkew != time.Minute || o.NameClaim != "sub" {
+		t.Errorf("%+v", o)
+	}
+}
+
+func TestOAuthFromTheEnvironmentNeedsNoStaticTokenBeyondLoopback(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_ISSUER", "https://auth.example.com")
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_RESOURCE", "https://mcp.example.com/mcp")
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_JWKS_URL", "https://auth.example.com/jwks")
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_ALGORITHMS", "ES256,EdDSA")
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_SCOPES", "mcp:read=streams:read,mcp:write=streams:write locks")
+	c := load(t, flags(t, "--transport", "http", "--listen", "0.0.0.0:8080"))
+	o := c.HTTP.OAuth
+	if o.JWKSURL != "https://auth.example.com/jwks" || !reflect.DeepEqual(o.Algorithms, []string{"ES256", "EdDSA"}) ||
+		!reflect.DeepEqual(o.Scopes, map[string][]string{"mcp:read": {"streams:read"}, "mcp:write": {"streams:write", "locks"}}) {
+		t.Errorf("%+v", o)
+	}
+	if got := (config.OAuth{}).GrantedScopes(); len(got) != len(config.Scopes) || !reflect.DeepEqual(got["locks"], []string{"locks"}) {
+		t.Errorf("the default mapping: %v", got)
+	}
+}
+
+func TestOAuthProblemsAreReportedAllAtOnce(t *testing.T) {
+	isolate(t)
+	writeFile(t, "config.yaml", `http:
+  oauth:
+    issuer: http://auth.example.com
+    resource: https://mcp.example.com/mcp#frag
+    jwks_url: https://auth.example.com/jwks
+    jwks_file: /nonexistent
+    algorithms: [none, HS256, RS256, XX1]
+    scopes:
+      "mcp read": [streams:raed]
+      empty: []
+    name_claim: "a b"
+`)
+	ie := invalid(t, flags(t))
+	msg := ie.Error()
+	for _, want := range []string{
+		`http.oauth.issuer: "http://auth.example.com" is not https`,
+		"http.oauth.resource: \"https://mcp.example.com/mcp#frag\" has a fragment",
+		"http.oauth.jwks_file: set with http.oauth.jwks_url",
+		"http.oauth.algorithms: none is refused",
+		"http.oauth.algorithms: HS256 is refused",
+		`http.oauth.algorithms: "XX1" is not one of`,
+		`http.oauth.scopes: "mcp read" is not an OAuth scope`,
+		"did you mean streams:read?",
+		"http.oauth.scopes.empty: grants nothing",
+		`http.oauth.name_claim: "a b" is not a claim name`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+}
+
+func TestOAuthKeysWithoutAnIssuerAreRefusedNamingIt(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_RESOURCE", "https://mcp.example.com/mcp")
+	ie := invalid(t, flags(t))
+	if !strings.Contains(ie.Error(), "http.oauth.resource: set, but http.oauth.issuer is empty") {
+		t.Error(ie)
+	}
+	isolate(t)
+	t.Setenv("MCP_REDIS_HTTP_OAUTH_ISSUER", "https://auth.example.com")
+	ie = invalid(t, flags(t))
+	for _, want := range []string{"http.oauth.resource: needed", "http.oauth.jwks_url: needed"} {
+		if !strings.Contains(ie.Error(), want) {
+			t.Errorf("missing %q in %v", want, ie)
+		}
+	}
 }

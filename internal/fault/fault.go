@@ -22,6 +22,9 @@ const (
 	Unavailable Code = "unavailable"
 	// Internal: a fault of the server; details are in its log only.
 	Internal Code = "internal"
+	// Forbidden: the caller may not do this (the server's configuration or
+	// the credential's scopes); the same call fails again.
+	Forbidden Code = "forbidden"
 )
 
 // Error is an error with a code and, for argument errors, the field at fault.

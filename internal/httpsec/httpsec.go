@@ -140,12 +140,28 @@ func tooLarge(w http.ResponseWriter, _ *http.Request, maxBytes int64) {
 // compared in constant time. Only the Authorization header counts: a
 // token in the query string is ignored. Tokens never reach a log line.
 type Tokens struct {
-	known []tokenEntry
+	known  []tokenEntry
+	scopes map[string][]string
 }
 
 type tokenEntry struct {
 	name string
 	sum  [32]byte
+}
+
+// identity is the Identity of the token named name: its scopes, or all.
+func (t *Tokens) identity(name string) Identity {
+	if sc, ok := t.scopes[name]; ok {
+		return Identity{Name: name, Scopes: sc}
+	}
+	return Identity{Name: name, All: true}
+}
+
+// WithScopes gives the named tokens scopes (name → scope names); a token
+// not named keeps every scope.
+func (t *Tokens) WithScopes(scopes map[string][]string) *Tokens {
+	t.scopes = scopes
+	return t
 }
 
 // NewTokens prepares tokens for Check.
@@ -178,14 +194,39 @@ func (t *Tokens) Check(r *http.Request) (name string, present bool) {
 	return name, true
 }
 
-// tokenNameKey is the context key of the authenticated token's name.
-type tokenNameKey struct{}
+// Identity is who a request's credential names and what it grants.
+type Identity struct {
+	// Name is the caller: a static token's name, or an access token's
+	// subject. It is what the tools stamp on what the caller writes.
+	Name string
+	// Scopes are the scopes the credential grants (internal/mcpkit's
+	// scope names); nil with All.
+	Scopes []string
+	// All: the credential grants every scope (a static token given no
+	// scopes, as every token did before scopes).
+	All bool
+}
 
-// TokenName is the name of the token Bearer authenticated the request
+// identityKey is the context key of the authenticated Identity.
+type identityKey struct{}
+
+// WithIdentity returns ctx carrying id.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom is the Identity a request was authenticated as; ok is false
+// when it was not (no tokens configured).
+func IdentityFrom(ctx context.Context) (id Identity, ok bool) {
+	id, ok = ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
+
+// TokenName is the name of the credential the request was authenticated
 // with, or "".
 func TokenName(ctx context.Context) string {
-	name, _ := ctx.Value(tokenNameKey{}).(string)
-	return name
+	id, _ := IdentityFrom(ctx)
+	return id.Name
 }
 
 // Bearer authenticates with a named token from tokens; the name goes into
@@ -203,7 +244,7 @@ func Bearer(tokens *Tokens, log *slog.Logger, next http.Handler) http.Handler {
 			unauthorized(w, `Bearer realm="mcp-redis", error="invalid_token"`, "invalid bearer token")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenNameKey{}, name)))
+		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), tokens.identity(name))))
 	})
 }
 

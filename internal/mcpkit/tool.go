@@ -74,6 +74,11 @@ type Tool struct {
 	secret []string
 	// unavailable is Spec.Unavailable.
 	unavailable string
+	// Gate, when set, decides before anything else whether the caller may
+	// call the tool at all (the server's tools.* settings, the
+	// credential's scopes): an error, a fault.Forbidden, is the call's
+	// answer and what the observer is told.
+	Gate func(ctx context.Context) error
 }
 
 // Name returns the tool's name.
@@ -197,6 +202,11 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 					err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
 				}
 			}()
+			if t.Gate != nil {
+				if err = t.Gate(ctx); err != nil {
+					return
+				}
+			}
 			if t.run == nil {
 				out, err = t.Call(ctx, args, timeout)
 				return
@@ -273,6 +283,8 @@ func Message(err error, tool string, log *slog.Logger) string {
 		return "conflict: " + own
 	case fault.NotFound:
 		return "not found: " + own
+	case fault.Forbidden:
+		return "forbidden: " + own
 	case fault.Unavailable:
 		hint := e.Hint
 		if hint == "" {

@@ -68,3 +68,18 @@ func (EntryID) JSONSchema() *jsonschema.Schema {
 // otherwise; the transports turn an answer with this message into -32602,
 // the code the MCP specification gives a missing or invalid argument.
 const InvalidPromptArguments = "invalid prompt arguments: "
+
+// The scopes a credential may grant (README, Security): each tool needs
+// one, and a token or access token given scopes calls only the tools they
+// cover. ScopeAdmin covers every tool.
+const (
+	ScopeStreamsRead    = "streams:read"
+	ScopeStreamsWrite   = "streams:write"
+	ScopeStreamsConsume = "streams:consume"
+	ScopeLocks          = "locks"
+	ScopeRate           = "rate"
+	ScopeAdmin          = "admin"
+)
+
+// Scopes are every scope, in the order the README lists them.
+var Scopes = []string{ScopeStreamsRead, ScopeStreamsWrite, ScopeStreamsConsume, ScopeLocks, ScopeRate, ScopeAdmin}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -28,12 +29,18 @@ var notFoundMessage = regexp.MustCompile(`^tool '(.*)' not found(?:: tool not fo
 // prompt (handleGetPrompt), amended the same way.
 var promptNotFoundMessage = regexp.MustCompile(`^prompt '(.*)' not found: prompt not found$`)
 
+// Offered reports whether the caller of ctx is offered tool (tools/list
+// shows it): a not-found answer lists only those. nil: every tool.
+type Offered func(ctx context.Context, tool string) bool
+
 // toolNotFound returns the message for a tools/call of name, a tool s does
 // not have: the names it has, and the nearest when one is near.
-func toolNotFound(s *server.MCPServer, name string) string {
+func toolNotFound(ctx context.Context, s *server.MCPServer, offered Offered, name string) string {
 	names := make([]string, 0, 16)
 	for n := range s.ListTools() {
-		names = append(names, n)
+		if offered == nil || offered(ctx, n) {
+			names = append(names, n)
+		}
 	}
 	return notFound("tool", name, names)
 }
@@ -62,7 +69,7 @@ func notFound(kind, name string, names []string) string {
 // tools/call naming no tool, that answer listing the tools; and a
 // prompts/get refused for its arguments (mcpkit.InvalidPromptArguments)
 // with the code the specification gives it, -32602, for mcp-go's -32603.
-func amendAnswer(s *server.MCPServer, resp mcp.JSONRPCMessage) mcp.JSONRPCMessage {
+func amendAnswer(ctx context.Context, s *server.MCPServer, offered Offered, resp mcp.JSONRPCMessage) mcp.JSONRPCMessage {
 	e, ok := resp.(mcp.JSONRPCError)
 	if !ok {
 		return resp
@@ -75,7 +82,7 @@ func amendAnswer(s *server.MCPServer, resp mcp.JSONRPCMessage) mcp.JSONRPCMessag
 		return resp
 	}
 	if m := notFoundMessage.FindStringSubmatch(e.Error.Message); m != nil {
-		e.Error.Message = toolNotFound(s, m[1])
+		e.Error.Message = toolNotFound(ctx, s, offered, m[1])
 		return e
 	}
 	if m := promptNotFoundMessage.FindStringSubmatch(e.Error.Message); m != nil {
@@ -98,7 +105,7 @@ var (
 // amendEncoded is amendAnswer for an answer already encoded: b
 // is one JSON answer or one SSE event, as mcp-go's Streamable HTTP server
 // writes them.
-func amendEncoded(s *server.MCPServer, b []byte) []byte {
+func amendEncoded(ctx context.Context, s *server.MCPServer, offered Offered, b []byte) []byte {
 	if bytes.Contains(b, promptRefusedInternal) {
 		return bytes.Replace(b, promptRefusedInternal, promptRefused, 1)
 	}
@@ -115,7 +122,7 @@ func amendEncoded(s *server.MCPServer, b []byte) []byte {
 	}
 	var amended string
 	if m := notFoundMessage.FindStringSubmatch(msg); m != nil {
-		amended = toolNotFound(s, m[1])
+		amended = toolNotFound(ctx, s, offered, m[1])
 	} else if m := promptNotFoundMessage.FindStringSubmatch(msg); m != nil {
 		amended = promptNotFound(s, m[1])
 	} else {

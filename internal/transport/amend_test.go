@@ -30,7 +30,7 @@ func TestMCPGoAnswersAnUnknownToolAsTheRewriteExpects(t *testing.T) {
 	if !ok || e.Error.Code != mcp.INVALID_PARAMS || !notFoundMessage.MatchString(e.Error.Message) {
 		t.Fatalf("mcp-go answered %#v", resp)
 	}
-	got := amendAnswer(s, resp).(mcp.JSONRPCError).Error.Message
+	got := amendAnswer(context.Background(), s, nil, resp).(mcp.JSONRPCError).Error.Message
 	want := `tool "aquire_lock" not found (did you mean acquire_lock?); the tools are: acquire_lock, audit_log, release_lock`
 	if got != want {
 		t.Errorf("explained: %q\nwant       %q", got, want)
@@ -41,7 +41,7 @@ func TestAnEncodedNotFoundAnswerIsRewrittenInJSONAndInAnSSEEvent(t *testing.T) {
 	s := notFoundServer()
 	answer := `{"jsonrpc":"2.0","id":"x","error":{"code":-32602,"message":"tool 'a\"b' not found: tool not found"}}`
 	for _, b := range []string{answer, "event: message\ndata: " + answer + "\n\n"} {
-		out := string(amendEncoded(s, []byte(b)))
+		out := string(amendEncoded(context.Background(), s, nil, []byte(b)))
 		if !strings.Contains(out, `tool \"a\\\"b\" not found; the tools are: acquire_lock, audit_log, release_lock`) {
 			t.Errorf("rewritten: %s", out)
 		}
@@ -51,7 +51,7 @@ func TestAnEncodedNotFoundAnswerIsRewrittenInJSONAndInAnSSEEvent(t *testing.T) {
 		}
 	}
 	other := `{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"invalid params"}}`
-	if out := string(amendEncoded(s, []byte(other))); out != other {
+	if out := string(amendEncoded(context.Background(), s, nil, []byte(other))); out != other {
 		t.Errorf("another -32602 was changed: %s", out)
 	}
 }

@@ -24,6 +24,9 @@ type msgHead struct {
 	// Answer: the message carries a result or an error, an answer to a
 	// request of the server's.
 	Answer bool
+	// Tool is a tools/call's params.name, as mcp-go reads it; "" when
+	// absent or not a string.
+	Tool string
 }
 
 // Request reports whether the message is a request, which gets an answer
@@ -127,7 +130,29 @@ func parseEnvelope(msg []byte) (msgHead, mcp.JSONRPCMessage) {
 		// mcp-go: -32600 with the decode error's text
 		return msgHead{}, errorResponse(id, mcp.INVALID_PARAMS, "invalid params: params must be an object of named parameters")
 	}
+	if h.Method == string(mcp.MethodToolsCall) && m.Params == '{' {
+		h.Tool = toolName(msg)
+	}
 	return h, nil
+}
+
+// toolName is the params.name of msg, a valid JSON object whose params
+// is an object, as encoding/json (and so mcp-go) reads it: the last member
+// whose name matches case-insensitively; "" when it is not a string.
+func toolName(msg []byte) string {
+	ps, _, ok := memberSpan(msg, 0, "params", true)
+	if !ok {
+		return ""
+	}
+	start, end, ok := memberSpan(msg, ps, "name", true)
+	if !ok || msg[start] != '"' {
+		return ""
+	}
+	var name string
+	if json.Unmarshal(msg[start:end], &name) != nil {
+		return ""
+	}
+	return name
 }
 
 // echoID is a raw id as errorResponse takes it: nil when absent.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -29,6 +30,19 @@ type HTTP struct {
 	// Tokens are the bearer tokens by name; empty means no authentication
 	// (allowed on loopback only, which the configuration enforces).
 	Tokens map[string]string
+	// TokenScopes gives named tokens scopes (httpsec.Identity); a token
+	// not named has every scope.
+	TokenScopes map[string][]string
+	// Offered, when set, narrows the tools a not-found answer lists to
+	// those the caller is offered.
+	Offered Offered
+	// OAuth, when set, accepts the access tokens of an authorization
+	// server beside Tokens, and serves the Protected Resource Metadata.
+	OAuth *httpsec.OAuthConfig
+	// ScopeOf is the server's scope a tool needs ("" for none); a
+	// tools/call by an access token that does not grant it is a 403
+	// insufficient_scope naming it. nil checks no tool here.
+	ScopeOf func(tool string) string
 	// AllowedOrigins are the Origin values browsers may send.
 	AllowedOrigins []string
 	// Loopback turns on the Host check against DNS rebinding.
@@ -70,24 +84,38 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		server.WithStreamableHTTPLogger(h.Log),
 	)...)
 	sse := newSSEServer(h.Server, h.sessions, h.WriteTimeout, h.Log)
+	sse.offered = h.Offered
 
-	tokens := httpsec.NewTokens(h.Tokens)
+	tokens := httpsec.NewTokens(h.Tokens).WithScopes(h.TokenScopes)
+	var oauth *httpsec.OAuth
+	if h.OAuth != nil {
+		var err error
+		if oauth, err = httpsec.NewOAuth(ctx, *h.OAuth, h.Log); err != nil {
+			return err
+		}
+	}
 	auth := func(next http.Handler) http.Handler {
-		if len(h.Tokens) > 0 {
-			next = httpsec.Bearer(tokens, h.Log, callerIsToken(next))
+		if len(h.Tokens) > 0 || oauth != nil {
+			next = httpsec.Authenticate(tokens, oauth, h.Log, callerIsToken(next))
 		}
 		return next
 	}
-	// body bounds, buffers and checks a POST's body; streams lift the
-	// read deadline once the caller is known.
+	// body bounds, buffers and checks a POST's body, and refuses a call
+	// its access token may not make; streams lift the read deadline once
+	// the caller is known.
 	body := func(next http.Handler) http.Handler {
-		return httpsec.Limits(h.MaxBodyBytes, h.WriteTimeout, envelope(next))
+		return httpsec.Limits(h.MaxBodyBytes, h.WriteTimeout, envelope(h.toolScope(oauth, next)))
 	}
-	var mcpHandler http.Handler = restoring(h.Server, listenStreams(streamable))
+	var mcpHandler http.Handler = restoring(h.Server, h.Offered, listenStreams(streamable))
 	if !h.Stateless {
 		mcpHandler = h.guardStreamable(mcpHandler)
 	}
 	mux := http.NewServeMux()
+	if oauth != nil {
+		for _, p := range oauth.MetadataPaths() {
+			mux.HandleFunc(p, oauth.ServeMetadata)
+		}
+	}
 	mux.Handle("POST /mcp", auth(body(mcpHandler)))
 	mux.Handle("/mcp", auth(h.streamGET(mcpHandler)))
 	mux.Handle("/sse", auth(httpsec.Stream(http.HandlerFunc(sse.handleStream))))
@@ -112,7 +140,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		// the log has it, and so does a caller with a valid token.
 		h.Log.Warn("readyz: redis is not ready", "err", err)
 		out := map[string]string{"status": "unavailable"}
-		if name, _ := tokens.Check(r); name != "" {
+		if httpsec.Authenticated(r, tokens, oauth) {
 			out["redis"] = err.Error()
 		}
 		writeJSON(w, http.StatusServiceUnavailable, out)
@@ -204,6 +232,9 @@ type parsed struct {
 	ID      json.RawMessage
 	Method  string
 	Request bool // a request (it has an id and a method), not a notification or an answer
+	// Tool is a tools/call's params.name ("" for any other message, or
+	// when it is not a string).
+	Tool string
 }
 
 type parsedKey struct{}
@@ -246,11 +277,11 @@ func envelope(next http.Handler) http.Handler {
 // replaced, and has an answer to a tools/call naming no tool list the
 // tools, and a prompts/get refused for its arguments say -32602
 // (amendEncoded).
-func restoring(s *server.MCPServer, next http.Handler) http.Handler {
+func restoring(s *server.MCPServer, offered Offered, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &idRestorer{ResponseWriter: w}
 		if m := parsedFrom(r.Context()).Method; m == string(mcp.MethodToolsCall) || m == string(mcp.MethodPromptsGet) {
-			rw.tools = s
+			rw.tools, rw.offered, rw.ctx = s, offered, r.Context()
 		}
 		next.ServeHTTP(rw, r)
 	})
@@ -261,8 +292,10 @@ func restoring(s *server.MCPServer, next http.Handler) http.Handler {
 type idRestorer struct {
 	http.ResponseWriter
 	// tools, for a tools/call or a prompts/get, is the server whose
-	// tools a not-found answer lists.
-	tools *server.MCPServer
+	// tools a not-found answer lists: those offered to the caller of ctx.
+	tools   *server.MCPServer
+	offered Offered
+	ctx     context.Context
 }
 
 func (w *idRestorer) WriteHeader(code int) {
@@ -274,7 +307,7 @@ func (w *idRestorer) WriteHeader(code int) {
 func (w *idRestorer) Write(b []byte) (int, error) {
 	out := b
 	if w.tools != nil {
-		out = amendEncoded(w.tools, out)
+		out = amendEncoded(w.ctx, w.tools, w.offered, out)
 	}
 	if _, err := w.ResponseWriter.Write(restoreIDs(out)); err != nil {
 		return 0, err
@@ -304,7 +337,28 @@ func inspect(body []byte) (parsed, mcp.JSONRPCMessage) {
 	if resp != nil {
 		return parsed{}, resp
 	}
-	return parsed{Body: encodeIDs(body, head.ID, head.Method), ID: head.ID, Method: head.Method, Request: head.Request()}, nil
+	return parsed{Body: encodeIDs(body, head.ID, head.Method), ID: head.ID, Method: head.Method, Request: head.Request(), Tool: head.Tool}, nil
+}
+
+// toolScope answers 403 insufficient_scope to a tools/call whose tool
+// needs a scope (ScopeOf) the request's access token does not grant;
+// admin grants every one. Static tokens pass: their scopes are checked
+// with the call, as a tool error.
+func (h *HTTP) toolScope(o *httpsec.OAuth, next http.Handler) http.Handler {
+	if o == nil || h.ScopeOf == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := parsedFrom(r.Context())
+		if _, isOAuth := httpsec.OAuthScopesFrom(r.Context()); isOAuth && m.Method == string(mcp.MethodToolsCall) && m.Tool != "" {
+			id, _ := httpsec.IdentityFrom(r.Context())
+			if need := h.ScopeOf(m.Tool); need != "" && !id.All && !slices.Contains(id.Scopes, need) && !slices.Contains(id.Scopes, "admin") {
+				o.InsufficientScope(w, r, "the tool "+m.Tool, need)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // callerIsToken makes the authenticated token's name the caller that the

@@ -33,6 +33,7 @@ import (
 // holding them in memory.
 type sseServer struct {
 	mcp      *server.MCPServer
+	offered  Offered
 	sessions *sessions
 	// writeTimeout bounds writing one event to a stream.
 	writeTimeout time.Duration
@@ -272,7 +273,7 @@ func (x *sseServer) handle(ctx context.Context, m parsed) (resp mcp.JSONRPCMessa
 			resp = errorResponse(rawID(m.ID), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
-	return amendAnswer(x.mcp, x.mcp.HandleMessage(ctx, m.Body))
+	return amendAnswer(ctx, x.mcp, x.offered, x.mcp.HandleMessage(ctx, m.Body))
 }
 
 func (x *sseServer) answer(sess *sseSession, resp mcp.JSONRPCMessage) {

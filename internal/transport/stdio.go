@@ -49,7 +49,10 @@ type Stdio struct {
 	// (other than in the handlers Calls returns), schema validation,
 	// request logger or tracer: those would be skipped.
 	Calls ToolCalls
-	Log   *slog.Logger
+	// Offered, when set, narrows the tools a not-found answer lists to
+	// those the caller is offered.
+	Offered Offered
+	Log     *slog.Logger
 }
 
 // Serve runs until in ends (EOF: the host went away) or ctx is cancelled.
@@ -317,7 +320,7 @@ func (t *Stdio) handle(ctx context.Context, line []byte, id json.RawMessage) (re
 			resp = errorResponse(echoID(id), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
-	return amendAnswer(t.Server, t.Server.HandleMessage(ctx, line))
+	return amendAnswer(ctx, t.Server, t.Offered, t.Server.HandleMessage(ctx, line))
 }
 
 // handleCall answers a tools/call, on the fast path when it takes it,
@@ -332,7 +335,7 @@ func (t *Stdio) handleCall(ctx context.Context, line []byte, id json.RawMessage,
 	if resp, ok := t.fastCall(ctx, line, hooks); ok {
 		return resp
 	}
-	return amendAnswer(t.Server, t.Server.HandleMessage(ctx, line))
+	return amendAnswer(ctx, t.Server, t.Offered, t.Server.HandleMessage(ctx, line))
 }
 
 func (t *Stdio) forwardNotifications(ctx context.Context, s *session, w *writer) {
