@@ -341,6 +341,30 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 			ClockSkew: o.ClockSkew, Scopes: o.GrantedScopes(), ServerScopes: mcpkit.Scopes, NameClaim: o.NameClaim, ResourceName: "mcp-redis"}
 		t.ScopeOf = func(tool string) string { return toolScopes[tool] }
 	}
+	// Each tenant namespace is a server of its own under its own prefix,
+	// on the same Redis: its tools, resources, subscriptions and dashboard
+	// data see its keys alone.
+	if spaces := h.Namespaces(); len(spaces) > 0 {
+		t.TokenNamespaces, t.Tenants = h.TokenNamespaces, map[string]transport.Tenant{}
+		for _, ns := range spaces {
+			tc := a.Config
+			tc.Redis.Prefix = a.Config.Redis.Prefix + ns + ":"
+			tc.HTTP.TokenNamespaces = nil
+			if a.embedded != nil {
+				tc.Redis.URL = a.embedded.URL()
+			}
+			ta, err := New(tc, a.Log.With("namespace", ns))
+			if err != nil {
+				return fmt.Errorf("namespace %s: %w", ns, err)
+			}
+			defer ta.Close()
+			tenant := transport.Tenant{Server: ta.MCP, Offered: ta.access.offered}
+			if h.ServesUI() {
+				tenant.UIAPI = ta.access.dashboardData(ta.ui.API())
+			}
+			t.Tenants[ns] = tenant
+		}
+	}
 	return t.Serve(ctx, ln)
 }
 

@@ -88,6 +88,11 @@ type HTTP struct {
 	// TokenScopes gives named tokens scopes, space-separated ("streams:read
 	// locks"); a token not named here has every scope.
 	TokenScopes map[string]string `mapstructure:"token_scopes"`
+	// TokenNamespaces puts named tokens in a tenant namespace: such a
+	// token works under redis.prefix + namespace + ":" (its streams,
+	// locks, rate subjects, notices, resources and dashboard), apart
+	// from every other namespace and from the tokens not named here.
+	TokenNamespaces map[string]string `mapstructure:"token_namespaces"`
 	// AllowedOrigins are the Origin values a browser request may carry;
 	// requests without Origin pass.
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
@@ -590,7 +595,7 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		if strings.HasPrefix(k, "http.oauth.scopes.") {
 			continue // read by oauthScopes
 		}
-		if strings.HasPrefix(k, "http.auth_tokens.") || strings.HasPrefix(k, "http.token_scopes.") {
+		if strings.HasPrefix(k, "http.auth_tokens.") || strings.HasPrefix(k, "http.token_scopes.") || strings.HasPrefix(k, "http.token_namespaces.") {
 			settings = append(settings, k)
 			continue
 		}
@@ -620,6 +625,20 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 			tokens[strings.ToLower(name)] = tok
 		}
 		v.Set("http.auth_tokens", tokens)
+	}
+	// And their namespaces as name=namespace pairs:
+	// MCP_REDIS_HTTP_TOKEN_NAMESPACES="ci=teamA,alice=teamB".
+	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_TOKEN_NAMESPACES"); ok && env != "" {
+		spaces := map[string]any{}
+		for _, pair := range strings.Split(env, ",") {
+			name, ns, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || name == "" {
+				problems = append(problems, fmt.Errorf("%s_HTTP_TOKEN_NAMESPACES: each entry is name=namespace", EnvPrefix))
+				continue
+			}
+			spaces[strings.ToLower(name)] = ns
+		}
+		v.Set("http.token_namespaces", spaces)
 	}
 	// And their scopes as name=scopes pairs, the scopes space-separated:
 	// MCP_REDIS_HTTP_TOKEN_SCOPES="ci=streams:read locks,alice=admin".
@@ -675,6 +694,21 @@ func (e *InvalidError) Error() string {
 	}
 	slices.Sort(lines)
 	return "invalid configuration:\n" + strings.Join(lines, "\n")
+}
+
+// namespaceName is what a tenant namespace may be (http.token_namespaces).
+var namespaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Namespaces are the distinct namespaces of http.token_namespaces, sorted.
+func (h HTTP) Namespaces() []string {
+	var out []string
+	for _, ns := range h.TokenNamespaces {
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ParseScopes reads a space-separated list of scopes (http.token_scopes):
@@ -788,6 +822,12 @@ func (c Config) problems() []error {
 	}
 	if err := keyspace.ValidatePrefix(c.Redis.Prefix); err != nil {
 		add("redis.prefix", "%v", err)
+	} else {
+		for _, ns := range c.HTTP.Namespaces() {
+			if err := keyspace.ValidatePrefix(c.Redis.Prefix + ns + ":"); err != nil && namespaceName.MatchString(ns) {
+				add("http.token_namespaces", "the namespace %s makes the prefix %q: %v", ns, c.Redis.Prefix+ns+":", err)
+			}
+		}
 	}
 	if c.Redis.Timeout < 10*time.Millisecond || c.Redis.Timeout > time.Minute {
 		add("redis.timeout", "%v is out of range (10ms to 1m)", c.Redis.Timeout)
@@ -936,6 +976,14 @@ func (h HTTP) problems() []error {
 		}
 		if len(tok) < MinTokenBytes {
 			add("http.auth_tokens."+name, "the token is shorter than %d bytes", MinTokenBytes)
+		}
+	}
+	for name, ns := range h.TokenNamespaces {
+		if _, ok := h.AuthTokens[name]; !ok {
+			add("http.token_namespaces."+name, "names no token of http.auth_tokens")
+		}
+		if !namespaceName.MatchString(ns) {
+			add("http.token_namespaces."+name, "%q: a namespace is 1 to 32 of A-Z, a-z, 0-9, _ and -", ns)
 		}
 	}
 	for name, sc := range h.TokenScopes {
@@ -1147,7 +1195,7 @@ func EnvName(key string) string {
 // defaults or the file name that policy, since a shell cannot export a
 // name with "-".
 func readEnv(v *viper.Viper, settings []string) []error {
-	known := map[string]bool{EnvPrefix + "_HTTP_AUTH_TOKENS": true, EnvPrefix + "_HTTP_TOKEN_SCOPES": true, EnvPrefix + "_HTTP_OAUTH_SCOPES": true}
+	known := map[string]bool{EnvPrefix + "_HTTP_AUTH_TOKENS": true, EnvPrefix + "_HTTP_TOKEN_SCOPES": true, EnvPrefix + "_HTTP_TOKEN_NAMESPACES": true, EnvPrefix + "_HTTP_OAUTH_SCOPES": true}
 	var policies []string
 	for _, k := range settings {
 		known[EnvName(k)] = true

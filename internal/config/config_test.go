@@ -1270,3 +1270,31 @@ func TestOAuthKeysWithoutAnIssuerAreRefusedNamingIt(t *testing.T) {
 		}
 	}
 }
+
+// Token namespaces come from the file or the environment; a namespace
+// that is not a name, one that makes a prefix Redis keys cannot carry,
+// and a name that is no token are errors naming the key.
+func TestTokenNamespacesAreReadAndChecked(t *testing.T) {
+	isolate(t)
+	t.Setenv("MCP_REDIS_HTTP_AUTH_TOKENS", "ci=0123456789abcdef0123,bob=abcdef0123456789abcd")
+	t.Setenv("MCP_REDIS_HTTP_TOKEN_NAMESPACES", "ci=teamA,bob=teamA")
+	c := load(t, nil)
+	if got := c.HTTP.Namespaces(); !slices.Equal(got, []string{"teamA"}) {
+		t.Errorf("namespaces = %v", got)
+	}
+	t.Setenv("MCP_REDIS_HTTP_TOKEN_NAMESPACES", "ci=team a,eve=x")
+	msg := invalid(t, nil).Error()
+	for _, want := range []string{
+		`http.token_namespaces.ci: "team a": a namespace is 1 to 32 of A-Z, a-z, 0-9, _ and -`,
+		"http.token_namespaces.eve: names no token of http.auth_tokens",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%s\nlacks %q", msg, want)
+		}
+	}
+	t.Setenv("MCP_REDIS_HTTP_TOKEN_NAMESPACES", "ci="+strings.Repeat("n", 32))
+	t.Setenv("MCP_REDIS_REDIS_PREFIX", strings.Repeat("p", 40)+":")
+	if msg := invalid(t, nil).Error(); !strings.Contains(msg, "http.token_namespaces: the namespace "+strings.Repeat("n", 32)+" makes the prefix") {
+		t.Errorf("a prefix too long for its namespace: %s", msg)
+	}
+}

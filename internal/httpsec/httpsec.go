@@ -140,8 +140,9 @@ func tooLarge(w http.ResponseWriter, _ *http.Request, maxBytes int64) {
 // compared in constant time. Only the Authorization header counts: a
 // token in the query string is ignored. Tokens never reach a log line.
 type Tokens struct {
-	known  []tokenEntry
-	scopes map[string][]string
+	known      []tokenEntry
+	scopes     map[string][]string
+	namespaces map[string]string
 }
 
 type tokenEntry struct {
@@ -152,9 +153,16 @@ type tokenEntry struct {
 // identity is the Identity of the token named name: its scopes, or all.
 func (t *Tokens) identity(name string) Identity {
 	if sc, ok := t.scopes[name]; ok {
-		return Identity{Name: name, Scopes: sc}
+		return Identity{Name: name, Scopes: sc, Namespace: t.namespaces[name]}
 	}
-	return Identity{Name: name, All: true}
+	return Identity{Name: name, All: true, Namespace: t.namespaces[name]}
+}
+
+// WithNamespaces puts the named tokens in tenant namespaces (name →
+// namespace); a token not named works in the server's own.
+func (t *Tokens) WithNamespaces(namespaces map[string]string) *Tokens {
+	t.namespaces = namespaces
+	return t
 }
 
 // WithScopes gives the named tokens scopes (name → scope names); a token
@@ -205,6 +213,9 @@ type Identity struct {
 	// All: the credential grants every scope (a static token given no
 	// scopes, as every token did before scopes).
 	All bool
+	// Namespace is the tenant namespace the credential works in; "" for
+	// the server's own.
+	Namespace string
 }
 
 // identityKey is the context key of the authenticated Identity.

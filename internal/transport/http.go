@@ -62,7 +62,13 @@ type HTTP struct {
 	// it holds no data), and UIAPI its data at /ui/api/ (behind the
 	// bearer check).
 	UIPages, UIAPI http.Handler
-	Log            *slog.Logger
+	// TokenNamespaces puts named tokens in tenant namespaces, and Tenants
+	// serves each namespace: a request is served by its credential's
+	// tenant (its own MCP server, tools, resources and dashboard data),
+	// one without a namespace by Server.
+	TokenNamespaces map[string]string
+	Tenants         map[string]Tenant
+	Log             *slog.Logger
 
 	sessions *sessions
 }
@@ -78,15 +84,35 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		// well formed) Mcp-Session-Id is refused; idle ones are freed.
 		opts = append(opts, server.WithSessionIdManager(h.sessions), server.WithSessionIdleTTL(h.SessionIdleTimeout))
 	}
-	streamable := server.NewStreamableHTTPServer(h.Server, append(opts,
-		// The Host check below covers every endpoint alike.
-		server.WithDisableLocalhostProtection(true),
-		server.WithStreamableHTTPLogger(h.Log),
-	)...)
-	sse := newSSEServer(h.Server, h.sessions, h.WriteTimeout, h.Log)
-	sse.offered = h.Offered
+	// One MCP server per tenant, each behind its own Streamable HTTP and
+	// SSE servers; the session table is shared, so a session id is
+	// unique across them and belongs to the token that opened it.
+	tenants := map[string]*tenantHandlers{"": h.tenant(Tenant{Server: h.Server, Offered: h.Offered, UIAPI: h.UIAPI}, opts)}
+	for ns, t := range h.Tenants {
+		tenants[ns] = h.tenant(t, opts)
+	}
+	pick := func(r *http.Request) *tenantHandlers {
+		id, _ := httpsec.IdentityFrom(r.Context())
+		if t, ok := tenants[id.Namespace]; ok {
+			return t
+		}
+		// The configuration gives every namespace a tenant; a credential
+		// whose namespace has none is served nothing rather than the
+		// server's own data.
+		return nil
+	}
+	route := func(part func(*tenantHandlers) http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t := pick(r)
+			if t == nil {
+				http.Error(w, "forbidden: the credential's namespace is not served here", http.StatusForbidden)
+				return
+			}
+			part(t).ServeHTTP(w, r)
+		})
+	}
 
-	tokens := httpsec.NewTokens(h.Tokens).WithScopes(h.TokenScopes)
+	tokens := httpsec.NewTokens(h.Tokens).WithScopes(h.TokenScopes).WithNamespaces(h.TokenNamespaces)
 	var oauth *httpsec.OAuth
 	if h.OAuth != nil {
 		var err error
@@ -106,10 +132,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	body := func(next http.Handler) http.Handler {
 		return httpsec.Limits(h.MaxBodyBytes, h.WriteTimeout, envelope(h.toolScope(oauth, next)))
 	}
-	var mcpHandler http.Handler = restoring(h.Server, h.Offered, listenStreams(streamable))
-	if !h.Stateless {
-		mcpHandler = h.guardStreamable(mcpHandler)
-	}
+	mcpHandler := route(func(t *tenantHandlers) http.Handler { return t.mcp })
 	mux := http.NewServeMux()
 	if oauth != nil {
 		for _, p := range oauth.MetadataPaths() {
@@ -118,14 +141,21 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	mux.Handle("POST /mcp", auth(body(mcpHandler)))
 	mux.Handle("/mcp", auth(h.streamGET(mcpHandler)))
-	mux.Handle("/sse", auth(httpsec.Stream(http.HandlerFunc(sse.handleStream))))
-	mux.Handle("POST /message", auth(body(http.HandlerFunc(sse.handleMessage))))
-	mux.Handle("/message", auth(http.HandlerFunc(sse.handleMessage)))
+	sseStream := route(func(t *tenantHandlers) http.Handler { return http.HandlerFunc(t.sse.handleStream) })
+	sseMessage := route(func(t *tenantHandlers) http.Handler { return http.HandlerFunc(t.sse.handleMessage) })
+	mux.Handle("/sse", auth(httpsec.Stream(sseStream)))
+	mux.Handle("POST /message", auth(body(sseMessage)))
+	mux.Handle("/message", auth(sseMessage))
 	mux.Handle("/metrics", auth(h.Metrics))
 	if h.UIPages != nil {
 		mux.Handle("/ui", h.UIPages)
 		mux.Handle("/ui/", h.UIPages)
-		mux.Handle("/ui/api/", auth(h.UIAPI))
+		mux.Handle("/ui/api/", auth(route(func(t *tenantHandlers) http.Handler {
+			if t.uiapi == nil {
+				return http.NotFoundHandler()
+			}
+			return t.uiapi
+		})))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -183,9 +213,11 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	// An SSE call's answer travels on its stream, not on the POST that
 	// asked: let every call finish and its answer go out before the
 	// streams close.
-	sse.drain(sctx)
-	sse.closeAll(sctx)
-	_ = streamable.Shutdown(sctx)
+	for _, t := range tenants {
+		t.sse.drain(sctx)
+		t.sse.closeAll(sctx)
+		_ = t.streamable.Shutdown(sctx)
+	}
 	if err := <-shut; err != nil {
 		h.Log.Warn("calls still running at the shutdown timeout were cut off", "err", err)
 		_ = srv.Close()
@@ -194,6 +226,38 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
+}
+
+// Tenant is what serves one namespace's credentials.
+type Tenant struct {
+	Server  *server.MCPServer
+	Offered Offered
+	// UIAPI is the namespace's dashboard data (/ui/api/), or nil.
+	UIAPI http.Handler
+}
+
+// tenantHandlers are a tenant's Streamable HTTP and SSE servers.
+type tenantHandlers struct {
+	streamable *server.StreamableHTTPServer
+	sse        *sseServer
+	mcp        http.Handler // /mcp: streamable with the ids restored
+	uiapi      http.Handler
+}
+
+// tenant builds t's handlers over the shared session table.
+func (h *HTTP) tenant(t Tenant, opts []server.StreamableHTTPOption) *tenantHandlers {
+	streamable := server.NewStreamableHTTPServer(t.Server, append(slices.Clip(opts),
+		// The Host check covers every endpoint alike.
+		server.WithDisableLocalhostProtection(true),
+		server.WithStreamableHTTPLogger(h.Log),
+	)...)
+	sse := newSSEServer(t.Server, h.sessions, h.WriteTimeout, h.Log)
+	sse.offered = t.Offered
+	var mcpHandler http.Handler = restoring(t.Server, t.Offered, listenStreams(streamable))
+	if !h.Stateless {
+		mcpHandler = h.guardStreamable(mcpHandler)
+	}
+	return &tenantHandlers{streamable: streamable, sse: sse, mcp: mcpHandler, uiapi: t.UIAPI}
 }
 
 // streamGET serves the methods of /mcp other than POST: GET opens a
