@@ -130,20 +130,29 @@ func TestReadOnlyServesOnlyTheReadToolsOnEveryTransport(t *testing.T) {
 func TestToolAllowAndDenyListsDecideWhatIsListedAndCallable(t *testing.T) {
 	needsFull(t, "starts the binary")
 	_, prefix := testredis.Shared(t)
-	s := spawn(t, []string{"MCP_REDIS_TOOLS_ENABLED=read_stream,acquire_lock,release_lock,check_rate", "MCP_REDIS_TOOLS_DISABLED=check_rate"},
-		"--redis-url", testredis.URL(), "--prefix", prefix)
-	if got, want := listNames(t, s.c), []string{"acquire_lock", "read_stream", "release_lock"}; !slices.Equal(got, want) {
-		t.Errorf("tools/list = %v, want %v", got, want)
+	lists := []string{"MCP_REDIS_TOOLS_ENABLED=read_stream,acquire_lock,release_lock,check_rate", "MCP_REDIS_TOOLS_DISABLED=check_rate"}
+	check := func(t *testing.T, c *client.Client) {
+		t.Helper()
+		if got, want := listNames(t, c), []string{"acquire_lock", "read_stream", "release_lock"}; !slices.Equal(got, want) {
+			t.Errorf("tools/list = %v, want %v", got, want)
+		}
+		if text, isErr := callText(t, c, "check_rate", map[string]any{"subject": "x"}); !isErr || !strings.Contains(text, "check_rate is turned off on this server (tools.disabled)") {
+			t.Errorf("check_rate answered %v %q", isErr, text)
+		}
+		if text, isErr := callText(t, c, "audit_log", auditArgs); !isErr || !strings.Contains(text, "audit_log is not among the tools this server offers (tools.enabled)") {
+			t.Errorf("audit_log answered %v %q", isErr, text)
+		}
+		if text, isErr := callText(t, c, "acquire_lock", map[string]any{"resource": "r-" + testredis.Random(4)}); isErr {
+			t.Errorf("acquire_lock: %s", text)
+		}
 	}
-	if text, isErr := callText(t, s.c, "check_rate", map[string]any{"subject": "x"}); !isErr || !strings.Contains(text, "check_rate is turned off on this server (tools.disabled)") {
-		t.Errorf("check_rate answered %v %q", isErr, text)
-	}
-	if text, isErr := callText(t, s.c, "audit_log", auditArgs); !isErr || !strings.Contains(text, "audit_log is not among the tools this server offers (tools.enabled)") {
-		t.Errorf("audit_log answered %v %q", isErr, text)
-	}
-	if text, isErr := callText(t, s.c, "acquire_lock", map[string]any{"resource": "r"}); isErr {
-		t.Errorf("acquire_lock: %s", text)
-	}
+	t.Run("stdio", func(t *testing.T) {
+		check(t, spawn(t, lists, "--redis-url", testredis.URL(), "--prefix", prefix).c)
+	})
+	tok := newToken()
+	p := startHTTP(t, append([]string{tokensEnv("ci-bot", tok)}, lists...), "--redis-url", testredis.URL(), "--prefix", prefix)
+	t.Run("streamable", func(t *testing.T) { check(t, dialStreamable(t, p.base, tok)) })
+	t.Run("sse", func(t *testing.T) { check(t, dialSSE(t, p.base, tok)) })
 
 	out, err := runBinary(t, 20*time.Second, []string{"MCP_REDIS_TOOLS_DISABLED=aquire_lock,frob"}, "serve", "--redis-url", testredis.URL(), "--prefix", prefix)
 	if err == nil {
