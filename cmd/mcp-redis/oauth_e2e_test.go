@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,9 +10,14 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -368,5 +374,246 @@ func TestOAuthLetsANonLoopbackListenStartWithoutStaticTokens(t *testing.T) {
 	s.refused(t, "no token", http.StatusUnauthorized, func() (*http.Response, string) { return s.emit(t, "") })
 	if res, body := s.emit(t, s.token(t, key, nil)); res.StatusCode != http.StatusOK {
 		t.Errorf("a valid token: %d %s", res.StatusCode, body)
+	}
+}
+
+// clientCredentialsAS is an authorization server on loopback that knows
+// one confidential client and grants it tokens by the client_credentials
+// grant (RFC 6749 §4.4): its metadata (RFC 8414) at the well-known path,
+// a token endpoint issuing RS256 JWTs for resource alone (RFC 8707), and
+// the JWKS on jwks. What it refused, and the tokens it issued, it keeps.
+type clientCredentialsAS struct {
+	*httptest.Server
+	jwks                   *jwksServer
+	key                    signingKey
+	clientID, clientSecret string
+	resource               string
+	scopes                 []string // scopes_supported
+
+	mu       sync.Mutex
+	paths    []string // every request, "METHOD path"
+	requests int      // token requests
+	granted  []string // the scope of each token issued
+	methods  []string // how the client authenticated for each
+	issued   []string // the access tokens issued
+	refusals []string
+}
+
+func startClientCredentialsAS(t *testing.T, key signingKey, clientID, clientSecret, resource string, scopes ...string) *clientCredentialsAS {
+	t.Helper()
+	as := &clientCredentialsAS{jwks: startJWKS(t, key), key: key, clientID: clientID, clientSecret: clientSecret,
+		resource: resource, scopes: scopes}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer":         as.URL,
+			"token_endpoint": as.URL + "/token",
+			"jwks_uri":       as.jwks.URL + "/jwks",
+			// RFC 8414 §2 needs no authorization endpoint when no grant
+			// type uses one, but the SDK's OAuthMetadataSchema requires
+			// authorization_endpoint and response_types_supported: one
+			// that refuses every request, and no response type.
+			"authorization_endpoint":                as.URL + "/authorize",
+			"response_types_supported":              []string{},
+			"grant_types_supported":                 []string{"client_credentials"},
+			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+			"scopes_supported":                      as.scopes,
+		})
+	})
+	mux.HandleFunc("/authorize", func(w http.ResponseWriter, _ *http.Request) {
+		as.refuse(w, http.StatusBadRequest, "unsupported_response_type", "this authorization server grants client_credentials only")
+	})
+	mux.HandleFunc("POST /token", as.token)
+	// Started once as.Server is set: the handlers read as.URL.
+	as.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		as.mu.Lock()
+		as.paths = append(as.paths, r.Method+" "+r.URL.Path)
+		as.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	as.Start()
+	t.Cleanup(as.Close)
+	return as
+}
+
+// refuse answers an OAuth error (RFC 6749 §5.2) and keeps it.
+func (as *clientCredentialsAS) refuse(w http.ResponseWriter, status int, code, desc string) {
+	as.mu.Lock()
+	as.refusals = append(as.refusals, code+": "+desc)
+	as.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// token is the token endpoint: the client authenticated by
+// client_secret_basic or client_secret_post (one, not both), the
+// client_credentials grant, one resource that is this server's, and
+// scopes it supports.
+func (as *clientCredentialsAS) token(w http.ResponseWriter, r *http.Request) {
+	as.mu.Lock()
+	as.requests++
+	as.mu.Unlock()
+	if err := r.ParseForm(); err != nil {
+		as.refuse(w, http.StatusBadRequest, "invalid_request", "the body is not a form: "+err.Error())
+		return
+	}
+	form := r.PostForm
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 §2.3.1: each is form-urlencoded before it is joined.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			as.refuse(w, http.StatusUnauthorized, "invalid_client", "the Basic credentials are not form-urlencoded")
+			return
+		}
+	}
+	method := "client_secret_basic"
+	switch _, posted := form["client_secret"]; {
+	case basic && posted:
+		as.refuse(w, http.StatusBadRequest, "invalid_request", "the client authenticated twice, by Basic and in the body")
+		return
+	case posted:
+		id, secret, method = form.Get("client_id"), form.Get("client_secret"), "client_secret_post"
+	}
+	if id != as.clientID || secret != as.clientSecret {
+		as.refuse(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+		return
+	}
+	if g := form.Get("grant_type"); g != "client_credentials" {
+		as.refuse(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type "+strconv.Quote(g))
+		return
+	}
+	if res := form["resource"]; len(res) != 1 || res[0] != as.resource {
+		as.refuse(w, http.StatusBadRequest, "invalid_target", fmt.Sprintf("resource %q, want the one resource %s", res, as.resource))
+		return
+	}
+	scope := form.Get("scope")
+	for s := range strings.FieldsSeq(scope) {
+		if !slices.Contains(as.scopes, s) {
+			as.refuse(w, http.StatusBadRequest, "invalid_scope", "scope "+strconv.Quote(s))
+			return
+		}
+	}
+	now := time.Now()
+	tok := jwt.NewWithClaims(as.key.method, jwt.MapClaims{"iss": as.URL, "aud": as.resource, "sub": id, "client_id": id,
+		"scope": scope, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": testredis.Random(8)})
+	tok.Header["kid"] = as.key.kid
+	tok.Header["typ"] = "at+jwt" // RFC 9068 §2.1
+	raw, err := tok.SignedString(as.key.priv)
+	if err != nil {
+		as.refuse(w, http.StatusInternalServerError, "server_error", err.Error())
+		return
+	}
+	as.mu.Lock()
+	as.granted = append(as.granted, scope)
+	as.methods = append(as.methods, method)
+	as.issued = append(as.issued, raw)
+	as.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": raw, "token_type": "Bearer", "expires_in": 300, "scope": scope})
+}
+
+// The official TypeScript SDK's client authorizes with its own OAuth
+// support (ClientCredentialsProvider, e2e/node/oauth.mjs): from the 401's
+// WWW-Authenticate to the Protected Resource Metadata, to the
+// authorization server's metadata, to a token for this resource, and then
+// uses the server with it. The scope it asks for maps to streams:write,
+// so tools/list is the write tools; what it writes is stamped
+// oauth:<client id>, and neither the token nor the client's secret is in
+// Redis or the server's log.
+func TestOAuthTheTypeScriptSDKClientAuthorizesWithClientCredentials(t *testing.T) {
+	needsFull(t, "runs the Node SDK client against the binary and an authorization server")
+	dir := nodeE2EDir(t)
+	rdb, prefix := testredis.Shared(t)
+	port := strconv.Itoa(testredis.FreePort(t))
+	resource := "http://127.0.0.1:" + port + "/mcp"
+	clientID, clientSecret := "sdk-client-"+testredis.Random(4), testredis.Random(24)
+	as := startClientCredentialsAS(t, newRSAKey(t, "as-rsa-1"), clientID, clientSecret, resource, "mcp:read", "mcp:write")
+	srv := startHTTPOn(t, "127.0.0.1:"+port, []string{
+		"MCP_REDIS_HTTP_OAUTH_ISSUER=" + as.URL,
+		"MCP_REDIS_HTTP_OAUTH_RESOURCE=" + resource,
+		"MCP_REDIS_HTTP_OAUTH_JWKS_URL=" + as.jwks.URL + "/jwks",
+		"MCP_REDIS_HTTP_OAUTH_SCOPES=mcp:read=streams:read,mcp:write=streams:write",
+	}, "--redis-url", testredis.URL(), "--prefix", prefix)
+	srv.secrets = append(srv.secrets, clientSecret)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "oauth.mjs"),
+		"--url", resource, "--client-id", clientID, "--issuer", as.URL, "--scope", "mcp:write")
+	cmd.Dir = dir
+	// The secret goes by the environment, not the command line.
+	cmd.Env = append(os.Environ(), "MCP_REDIS_CLIENT_SECRET="+clientSecret)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+
+	as.mu.Lock()
+	paths, requests, granted, methods := slices.Clone(as.paths), as.requests, slices.Clone(as.granted), slices.Clone(as.methods)
+	issued, refusals := slices.Clone(as.issued), slices.Clone(as.refusals)
+	as.mu.Unlock()
+	srv.secrets = append(srv.secrets, issued...)
+
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var rep struct {
+		OK       bool           `json:"ok"`
+		Tools    []string       `json:"tools"`
+		Result   map[string]any `json:"result"`
+		Failures []string       `json:"failures"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil || runErr != nil || !rep.OK || len(rep.Failures) > 0 {
+		t.Fatalf("oauth.mjs (%v, report %v) failed:\n%s\nstdout:\n%s\nstderr:\n%s\nauthorization server: requests %v, refused %v\nserver stderr:\n%s",
+			runErr, err, strings.Join(rep.Failures, "\n"), stdout.String(), stderr.String(), paths, refusals, srv.stderr.String())
+	}
+
+	// The SDK found the authorization server through the server's
+	// metadata (nothing else names it to the SDK but --issuer, which only
+	// binds the credentials), read its metadata and asked once for a
+	// token, with the scope it was given, authenticating by HTTP Basic
+	// (the SDK's first choice of the methods the metadata lists).
+	if !slices.Contains(paths, "GET /.well-known/oauth-authorization-server") || slices.Contains(paths, "GET /authorize") {
+		t.Errorf("authorization server requests %v: want its metadata read, and no authorization request", paths)
+	}
+	if requests != 1 || len(issued) != 1 || !slices.Equal(granted, []string{"mcp:write"}) ||
+		!slices.Equal(methods, []string{"client_secret_basic"}) || len(refusals) > 0 {
+		t.Errorf("token endpoint: %d requests, %d tokens for scopes %q by %v, refused %v; want one token for mcp:write by client_secret_basic",
+			requests, len(issued), granted, methods, refusals)
+	}
+	t.Logf("the authorization server was asked: %v", paths)
+
+	// mcp:write maps to streams:write: tools/list is the write tools.
+	wantTools := []string{"append_batch", "audit_log", "emit_workflow_event", "publish_ccwj_delta", "submit_feedback"}
+	if !slices.Equal(rep.Tools, wantTools) {
+		t.Errorf("tools/list = %v, want the streams:write tools %v", rep.Tools, wantTools)
+	}
+
+	// The audit entry is in Redis, written as oauth:<client id>.
+	entryID, _ := rep.Result["entry_id"].(string)
+	if rep.Result["stream"] != prefix+"audit_log_stream" || entryID == "" {
+		t.Fatalf("audit_log result = %v", rep.Result)
+	}
+	msgs, err := rdb.XRange(context.Background(), prefix+"audit_log_stream", entryID, entryID).Result()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("XRANGE %saudit_log_stream %s: %v %v", prefix, entryID, msgs, err)
+	}
+	if v := msgs[0].Values; v["module"] != "oauth-e2e" || v["procedure"] != "sdk" || v["status"] != "ok" || v["caller"] != "oauth:"+clientID {
+		t.Errorf("audit entry %v, want module oauth-e2e, procedure sdk, status ok by oauth:%s", v, clientID)
+	}
+
+	// Neither the access token nor the client secret is in any key; the
+	// server's log is checked for both when it stops (srv.secrets).
+	settled(t, rdb, prefix)
+	noSecretUnder(t, rdb, prefix, append([]string{clientSecret}, issued...)...)
+	if t.Failed() {
+		t.Logf("server stderr:\n%s", srv.stderr.String())
 	}
 }
