@@ -316,6 +316,17 @@ func TestOAuthAccessTokensAreVerifiedAndEveryRefusalPointsToTheMetadata(t *testi
 		tok := s.token(t, rsaKey, jwt.MapClaims{"scope": "mcp:read"})
 		s.refused(t, "mcp:read calling emit_workflow_event", http.StatusForbidden, func() (*http.Response, string) { return s.emit(t, tok) },
 			`error="insufficient_scope"`, `scope="mcp:read mcp:write"`, "streams:write")
+		// The denial is in the audit trail, with the token's subject.
+		var found bool
+		for _, d := range denials(t, rdb, prefix) {
+			caller, _ := d["caller"].(string)
+			if d["procedure"] == "emit_workflow_event" && strings.HasPrefix(caller, "oauth:") && strings.Contains(d["error"].(string), "streams:write") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no call record of the denial: %v", denials(t, rdb, prefix))
+		}
 		// What the token does grant still works.
 		res, body := s.modernCall(t, "/mcp", "", bearer(tok), "read_stream", `{"stream":"workflow_events"}`)
 		if res.StatusCode != http.StatusOK || strings.Contains(body, `"isError":true`) {

@@ -340,6 +340,11 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 			JWKSURL: o.JWKSURL, JWKSFile: o.JWKSFile, RefreshInterval: o.JWKSRefreshInterval, Algorithms: o.Algorithms,
 			ClockSkew: o.ClockSkew, Scopes: o.GrantedScopes(), ServerScopes: mcpkit.Scopes, NameClaim: o.NameClaim, ResourceName: "mcp-redis"}
 		t.ScopeOf = func(tool string) string { return toolScopes[tool] }
+		t.Denied = func(ctx context.Context, tool, need string) {
+			if err := lacks(ctx, tool, need); err != nil {
+				a.access.denied(ctx, tool, err)
+			}
+		}
 	}
 	// Each tenant namespace is a server of its own under its own prefix,
 	// on the same Redis: its tools, resources, subscriptions and dashboard

@@ -68,7 +68,10 @@ type HTTP struct {
 	// one without a namespace by Server.
 	TokenNamespaces map[string]string
 	Tenants         map[string]Tenant
-	Log             *slog.Logger
+	// Denied, when set, is told of each tools/call refused here for a
+	// scope its access token lacks (need), to record it.
+	Denied func(ctx context.Context, tool, need string)
+	Log    *slog.Logger
 
 	sessions *sessions
 }
@@ -417,6 +420,9 @@ func (h *HTTP) toolScope(o *httpsec.OAuth, next http.Handler) http.Handler {
 		if _, isOAuth := httpsec.OAuthScopesFrom(r.Context()); isOAuth && m.Method == string(mcp.MethodToolsCall) && m.Tool != "" {
 			id, _ := httpsec.IdentityFrom(r.Context())
 			if need := h.ScopeOf(m.Tool); need != "" && !id.All && !slices.Contains(id.Scopes, need) && !slices.Contains(id.Scopes, "admin") {
+				if h.Denied != nil {
+					h.Denied(r.Context(), m.Tool, need)
+				}
 				o.InsufficientScope(w, r, "the tool "+m.Tool, need)
 				return
 			}
