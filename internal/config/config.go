@@ -1175,6 +1175,7 @@ var NotSettings = []string{
 	EnvPrefix + "_E2E_LOCK_ROUNDS", // cmd/mcp-redis: rounds of the lock e2e test
 	EnvPrefix + "_LOAD_CALLS",      // cmd/mcp-redis: calls of the load test
 	EnvPrefix + "_SCREENSHOTS",     // cmd/mcp-redis: where dashboard screenshots go
+	EnvPrefix + "_CLIENT_SECRET",   // e2e/node/oauth.mjs: the OAuth client's secret
 	EnvPrefix + "_CHROMIUM",        // cmd/mcp-redis, e2e/node: the browser to drive
 }
 
