@@ -446,10 +446,7 @@ func freePorts(t testing.TB, n int) []int {
 		}
 	}()
 	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
+		l := listenFree(t)
 		ls = append(ls, l)
 		p := l.Addr().(*net.TCPAddr).Port
 		if !slices.Contains(ports, p) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -191,12 +192,37 @@ func (s *Server) Running() bool { return s.cmd != nil }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
+	l := listenFree(t)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Ports below the kernel's ephemeral range (32768 and up on Linux), which
+// it never hands to an outgoing connection or a ":0" listener: a port
+// picked here and given to a redis-server a moment later is not taken in
+// between by the other tests' own connections (a cluster bus port was,
+// under a full parallel run).
+const (
+	portLow  = 20000
+	portHigh = 32767
+)
+
+// listenFree listens on a free port of 127.0.0.1 below the ephemeral range
+// (random, so concurrent tests rarely try the same one), or on any free
+// port when none there is found quickly.
+func listenFree(t testing.TB) net.Listener {
+	t.Helper()
+	for range 100 {
+		p := portLow + mrand.IntN(portHigh-portLow+1)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+			return l
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l
 }
 
 // Embedded starts the in-process Redis the server runs for redis.url
