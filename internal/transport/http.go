@@ -419,7 +419,7 @@ func (h *HTTP) toolScope(o *httpsec.OAuth, next http.Handler) http.Handler {
 		m := parsedFrom(r.Context())
 		if _, isOAuth := httpsec.OAuthScopesFrom(r.Context()); isOAuth && m.Method == string(mcp.MethodToolsCall) && m.Tool != "" {
 			id, _ := httpsec.IdentityFrom(r.Context())
-			if need := h.ScopeOf(m.Tool); need != "" && !id.All && !slices.Contains(id.Scopes, need) && !slices.Contains(id.Scopes, "admin") {
+			if need := h.ScopeOf(m.Tool); need != "" && !id.All && !slices.Contains(id.Scopes, need) && !slices.Contains(id.Scopes, mcpkit.ScopeAdmin) {
 				if h.Denied != nil {
 					h.Denied(r.Context(), m.Tool, need)
 				}
