@@ -612,47 +612,17 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		problems = append(problems, fmt.Errorf("%s: unknown key", k))
 	}
 	problems = append(problems, readEnv(v, settings)...)
-	// Tokens may come from the environment as name=token pairs:
-	// MCP_REDIS_HTTP_AUTH_TOKENS="ci=…,alice=…".
-	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_AUTH_TOKENS"); ok && env != "" {
-		tokens := map[string]any{}
-		for _, pair := range strings.Split(env, ",") {
-			name, tok, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok || name == "" {
-				problems = append(problems, fmt.Errorf("%s_HTTP_AUTH_TOKENS: each entry is name=token", EnvPrefix))
-				continue
-			}
-			tokens[strings.ToLower(name)] = tok
-		}
-		v.Set("http.auth_tokens", tokens)
-	}
-	// And their namespaces as name=namespace pairs:
-	// MCP_REDIS_HTTP_TOKEN_NAMESPACES="ci=teamA,alice=teamB".
-	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_TOKEN_NAMESPACES"); ok && env != "" {
-		spaces := map[string]any{}
-		for _, pair := range strings.Split(env, ",") {
-			name, ns, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok || name == "" {
-				problems = append(problems, fmt.Errorf("%s_HTTP_TOKEN_NAMESPACES: each entry is name=namespace", EnvPrefix))
-				continue
-			}
-			spaces[strings.ToLower(name)] = ns
-		}
-		v.Set("http.token_namespaces", spaces)
-	}
-	// And their scopes as name=scopes pairs, the scopes space-separated:
+	// Tokens, and their namespaces and scopes, may come from the
+	// environment as name=value pairs:
+	// MCP_REDIS_HTTP_AUTH_TOKENS="ci=…,alice=…",
+	// MCP_REDIS_HTTP_TOKEN_NAMESPACES="ci=teamA,alice=teamB",
 	// MCP_REDIS_HTTP_TOKEN_SCOPES="ci=streams:read locks,alice=admin".
-	if env, ok := os.LookupEnv(EnvPrefix + "_HTTP_TOKEN_SCOPES"); ok && env != "" {
-		scopes := map[string]any{}
-		for _, pair := range strings.Split(env, ",") {
-			name, sc, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok || name == "" {
-				problems = append(problems, fmt.Errorf("%s_HTTP_TOKEN_SCOPES: each entry is name=scopes (space-separated)", EnvPrefix))
-				continue
-			}
-			scopes[strings.ToLower(name)] = sc
-		}
-		v.Set("http.token_scopes", scopes)
+	for _, e := range []struct{ key, value string }{
+		{"http.auth_tokens", "token"},
+		{"http.token_namespaces", "namespace"},
+		{"http.token_scopes", "scopes (space-separated)"},
+	} {
+		problems = append(problems, namedPairs(v, e.key, e.value)...)
 	}
 	var c Config
 	// A key that failed to decode is left zero in c: report why it failed,
@@ -694,6 +664,27 @@ func (e *InvalidError) Error() string {
 	}
 	slices.Sort(lines)
 	return "invalid configuration:\n" + strings.Join(lines, "\n")
+}
+
+// namedPairs sets key, a map by token name, from its environment variable
+// when that is set: comma-separated name=value pairs, names lower-cased.
+func namedPairs(v *viper.Viper, key, value string) []error {
+	env, ok := os.LookupEnv(EnvName(key))
+	if !ok || env == "" {
+		return nil
+	}
+	var problems []error
+	m := map[string]any{}
+	for _, pair := range strings.Split(env, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || name == "" {
+			problems = append(problems, fmt.Errorf("%s: each entry is name=%s", EnvName(key), value))
+			continue
+		}
+		m[strings.ToLower(name)] = val
+	}
+	v.Set(key, m)
+	return problems
 }
 
 // namespaceName is what a tenant namespace may be (http.token_namespaces).
