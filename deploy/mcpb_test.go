@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -367,7 +366,7 @@ process.stdout.write(JSON.stringify(config ?? null));
 // bundled is a server started from an unpacked bundle.
 type bundled struct {
 	c      *client.Client
-	stderr *syncBuffer
+	stderr *testredis.Buffer
 	closed bool
 }
 
@@ -376,7 +375,7 @@ type bundled struct {
 // mcp-go's stdio client.
 func startFromBundle(t *testing.T, dir, home string, cfg mcpConfig) *bundled {
 	t.Helper()
-	b := &bundled{stderr: &syncBuffer{}}
+	b := &bundled{stderr: &testredis.Buffer{}}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
 	for k, v := range cfg.Env {
 		env = append(env, k+"="+v)
@@ -461,25 +460,6 @@ func (b *bundled) close(t *testing.T) {
 	if err := b.c.Close(); err != nil {
 		t.Logf("close: %v\nstderr:\n%s", err, b.stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer the process's stderr copier and the test
-// share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func machoFat(cpus ...macho.Cpu) func(io.ReaderAt) error {

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -266,7 +265,7 @@ type server struct {
 	t      *testing.T
 	c      *client.Client
 	info   *mcp.InitializeResult
-	stderr *lockedBuffer
+	stderr *testredis.Buffer
 }
 
 // startServer starts `bin args…` in an empty directory (no config.yaml is
@@ -274,7 +273,7 @@ type server struct {
 // directory, initialises an MCP session, and closes it when the test ends.
 func startServer(t *testing.T, tmp, bin string, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, stderr: &lockedBuffer{}}
+	s := &server{t: t, stderr: &testredis.Buffer{}}
 	dir, cfgDir := t.TempDir(), filepath.Join(tmp, "config")
 	c, err := client.NewStdioMCPClientWithOptions(bin, []string{"XDG_CONFIG_HOME=" + cfgDir}, args,
 		transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
@@ -372,7 +371,7 @@ func (w worker) stopsOnSIGTERM(t *testing.T, args ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := w.command(ctx, args...)
-	stderr := &lockedBuffer{}
+	stderr := &testredis.Buffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -436,21 +435,4 @@ func needsPython(t *testing.T) {
 	if out, err := exec.Command(python, "-c", "import redis").CombinedOutput(); err != nil {
 		t.Fatalf("the Python worker needs redis-py for %s (apt-get install python3-redis): %v\n%s", python, err, out)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -130,11 +130,11 @@ func runBinary(t *testing.T, within time.Duration, env []string, args ...string)
 type binProc struct {
 	cmd    *exec.Cmd
 	stdio  bool
-	stdin  io.WriteCloser // with stdio: the server's stdin
-	stdout *os.File       // with stdio: the server's stdout (else it joins stderr)
-	stderr *lockedBuffer  // everything it logged
-	done   chan struct{}  // closed when the process has exited
-	err    error          // its exit status, once done is closed
+	stdin  io.WriteCloser    // with stdio: the server's stdin
+	stdout *os.File          // with stdio: the server's stdout (else it joins stderr)
+	stderr *testredis.Buffer // everything it logged
+	done   chan struct{}     // closed when the process has exited
+	err    error             // its exit status, once done is closed
 
 	once    sync.Once
 	stopErr error
@@ -150,7 +150,7 @@ var errStillRunning = errors.New("still running after it was told to stop (kille
 // SIGTERM. Either way stop runs when the test ends.
 func startBinary(t *testing.T, stdio bool, env []string, args ...string) *binProc {
 	t.Helper()
-	p := &binProc{stdio: stdio, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &binProc{stdio: stdio, stderr: &testredis.Buffer{}, done: make(chan struct{})}
 	p.cmd = binCommand(context.Background(), t, env, args...)
 	p.cmd.Stderr = p.stderr
 	if stdio {
@@ -230,23 +230,6 @@ func (p *binProc) running() bool {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // ---------------------------------------------------------------------------
 // stdio
 
@@ -254,7 +237,7 @@ func (l *lockedBuffer) String() string {
 type server struct {
 	t      *testing.T
 	c      *client.Client
-	stderr *lockedBuffer
+	stderr *testredis.Buffer
 	proc   *binProc
 }
 

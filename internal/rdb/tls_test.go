@@ -1,12 +1,10 @@
 package rdb
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
-
-// syncBuffer is a log sink a test can read while go-redis writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // openTLS opens url with the TLS settings s and returns the conn and the
 // error of one PING.
@@ -134,7 +114,7 @@ func TestMinVersion13WorksAgainstRedisAndIsRefusedByATLS12OnlyServer(t *testing.
 func TestInsecureSkipVerifyConnectsWithoutTheCAAndWarnsLoudly(t *testing.T) {
 	pki := testredis.NewPKI(t)
 	srv := testredis.StartTLS(t, pki.ServerArgs("no")...)
-	var logs syncBuffer
+	var logs testredis.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	if _, err := openTLS(t, srv.URL(), TLS{InsecureSkipVerify: true}, log); err != nil {
 		t.Fatalf("PING with insecure_skip_verify: %v", err)
@@ -142,7 +122,7 @@ func TestInsecureSkipVerifyConnectsWithoutTheCAAndWarnsLoudly(t *testing.T) {
 	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "INSECURE") {
 		t.Errorf("no loud warning; log:\n%s", got)
 	}
-	var quietLogs syncBuffer
+	var quietLogs testredis.Buffer
 	if _, err := openTLS(t, srv.URL(), TLS{CAFile: pki.CAFile}, slog.New(slog.NewTextHandler(&quietLogs, nil))); err != nil {
 		t.Fatal(err)
 	}
