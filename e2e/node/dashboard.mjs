@@ -198,6 +198,9 @@ async function pageMode() {
     await inputs.locator("> summary").focus();
     await page.keyboard.press("Enter");
     await inputs.locator('dt:text-is("limits") + dd > details > summary').click();
+    // A folded object's fields are drawn when it opens (its toggle event,
+    // after the click returns): wait for them rather than race them.
+    await inputs.locator('dt:text-is("limits") + dd > details dt:text-is("max")').waitFor({ timeout: 2000 }).catch(() => {});
     const tree = await page.$eval(sel, (li) => ({
       details: li.querySelectorAll("details").length,
       keys: [...li.querySelectorAll("dt")].map((d) => d.textContent),
