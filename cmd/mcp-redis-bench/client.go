@@ -29,6 +29,7 @@ type spec struct {
 	bin, dir, redisURL, prefix string
 	audit                      bool
 	env                        []string // more MCP_REDIS_*=… settings
+	profile                    string   // serve --cpu-profile, when set
 }
 
 func (s spec) with(prefix string) spec {
@@ -47,6 +48,9 @@ func (b bench) audited(on bool) spec {
 // warnings only on stderr, and the audit switch, stated either way; the
 // bench's own MCP_REDIS_* and REDIS_URL stay out of it.
 func (s spec) command(args ...string) *exec.Cmd {
+	if s.profile != "" {
+		args = append(args, "--cpu-profile", s.profile)
+	}
 	cmd := exec.Command(s.bin, append([]string{"serve", "--redis-url", s.redisURL, "--prefix", s.prefix, "--log-level", "warn"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MCP_REDIS_") && !strings.HasPrefix(kv, "REDIS_URL=") {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -58,12 +59,61 @@ const (
 	installReference = "npm install --prefix DIR " + reference + ", then --reference DIR"
 )
 
+// referenceAuto and referenceNone are the --reference values that are not
+// a directory: the bench's own folder, installed there on first use, and
+// no reference row.
+const (
+	referenceAuto = "auto"
+	referenceNone = "none"
+)
+
+// referenceDir resolves --reference to the directory the reference server
+// is installed in, installing it into the bench's own folder (the user's
+// cache directory, mcp-redis-bench/) for auto; "" with the reason when the
+// row is not measured.
+func referenceDir(ctx context.Context, flag string) (dir, why string, err error) {
+	switch flag {
+	case referenceNone, "":
+		return "", "--reference none", nil
+	case referenceAuto:
+	default:
+		return flag, "", nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", "", fmt.Errorf("--reference auto: %w", err)
+	}
+	dir = filepath.Join(cache, "mcp-redis-bench", strings.ReplaceAll(strings.TrimPrefix(reference, "@"), "/", "+"))
+	if _, err := os.Stat(referenceScript(dir)); err == nil {
+		return dir, "", nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return "", "npm is not on PATH (" + installReference + ")", nil
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", "node is not on PATH", nil
+	}
+	fmt.Fprintf(os.Stderr, "bench: installing %s into %s\n", reference, dir)
+	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", dir, "--no-audit", "--no-fund", "--loglevel", "error", reference)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", "", fmt.Errorf("--reference auto: npm install %s: %w", reference, err)
+	}
+	return dir, "", nil
+}
+
+// referenceScript is the reference server's entry point under dir.
+func referenceScript(dir string) string {
+	return filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-redis", "dist", "index.js")
+}
+
 // startReference spawns the reference server installed under dir: node
 // runs its bin, dist/index.js, which takes the Redis URL as its only
 // argument and serves stdio. It keeps running at the end of its stdin,
 // and exits on SIGINT.
 func startReference(ctx context.Context, dir, redisURL string) (*client, error) {
-	js := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-redis", "dist", "index.js")
+	js := referenceScript(dir)
 	if _, err := os.Stat(js); err != nil {
 		return nil, fmt.Errorf("--reference: %w (%s)", err, installReference)
 	}
@@ -87,5 +137,21 @@ func (c *client) set(prefix string) func(ctx context.Context, logID string) erro
 	return func(ctx context.Context, logID string) error {
 		return c.request(ctx, "tools/call", fmt.Appendf(nil, `{"name":"set","arguments":{"key":%q,"value":%q,"expireSeconds":3600}}`,
 			prefix+logID, entryJSON(logID)))
+	}
+}
+
+// printProfiles prints the top functions (by cumulative CPU) of each
+// server's profile under dir, as go tool pprof reads them. A server's
+// profile covers every row it served: stdio.pprof audit_log,
+// emit_workflow_event and ping; the others their one row each.
+func printProfiles(bin, dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pprof"))
+	for _, f := range files {
+		fmt.Printf("\nCPU profile %s (go tool pprof %s %s):\n", f, bin, f)
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount", "30", bin, f).CombinedOutput()
+		if err != nil {
+			fmt.Printf("  go tool pprof: %v\n", err)
+		}
+		os.Stdout.Write(out)
 	}
 }

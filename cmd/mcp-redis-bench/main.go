@@ -62,10 +62,10 @@ import (
 )
 
 type options struct {
-	redisURL, bin, conc, reference string
-	n, rounds, cold                int
-	audit                          bool
-	timeout                        time.Duration
+	redisURL, bin, conc, reference, profile string
+	n, rounds, cold                         int
+	audit                                   bool
+	timeout                                 time.Duration
 }
 
 func main() {
@@ -75,7 +75,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis to run against (loopback only)")
 	flag.StringVar(&o.bin, "bin", "", "the mcp-redis binary (default: go build ./cmd/mcp-redis into a temp dir)")
-	flag.StringVar(&o.reference, "reference", "", "a directory holding the reference server ("+installReference+")")
+	flag.StringVar(&o.reference, "reference", referenceAuto, "a directory holding the reference server ("+installReference+"); auto: the bench's own, installed by npm on first use; none: no reference row")
+	flag.StringVar(&o.profile, "cpu-profile", "", "write a CPU profile of each mcp-redis server to DIR/<server>.pprof (serve --cpu-profile) and print the top of each")
 	flag.StringVar(&o.conc, "conc", "1,8", "concurrencies (calls in flight), comma-separated")
 	flag.IntVar(&o.n, "n", 5000, "timed calls per row and concurrency")
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds the timed calls are split into, the rows taking turns")
@@ -138,10 +139,26 @@ func run(o options) error {
 	}
 	defer done()
 	rdb, prefix := b.rdb, b.prefix
+	refDir, refWhy, err := referenceDir(ctx, o.reference)
+	if err != nil {
+		return err
+	}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+	}
+	// profiled gives a server its profile file under --cpu-profile.
+	profiled := func(s spec, file string) spec {
+		if o.profile != "" {
+			s.profile = filepath.Join(o.profile, file)
+		}
+		return s
+	}
 	base := b.base
-	audited := base.with(prefix + "audited:")
+	audited := profiled(base.with(prefix+"audited:"), "stdio-audit-on.pprof")
 	audited.audit = true
-	stateless := base.with(prefix + "stateless:")
+	stateless := profiled(base.with(prefix+"stateless:"), "http-stateless.pprof")
 	stateless.env = []string{"MCP_REDIS_HTTP_STATELESS=true"}
 	servers := []struct {
 		name  string
@@ -149,16 +166,18 @@ func run(o options) error {
 		c     *client
 		rss   int64
 	}{
-		{name: "stdio", start: func() (*client, error) { return startStdio(ctx, base.with(prefix+"stdio:").command()) }},
+		{name: "stdio", start: func() (*client, error) {
+			return startStdio(ctx, profiled(base.with(prefix+"stdio:"), "stdio.pprof").command())
+		}},
 		{name: "stdio audit on", start: func() (*client, error) { return startStdio(ctx, audited.command()) }},
-		{name: "HTTP", start: func() (*client, error) { return startHTTP(ctx, base.with(prefix+"http:")) }},
+		{name: "HTTP", start: func() (*client, error) { return startHTTP(ctx, profiled(base.with(prefix+"http:"), "http.pprof")) }},
 		{name: "HTTP stateless", start: func() (*client, error) { return startHTTP(ctx, stateless) }},
 		{name: "echo", start: func() (*client, error) { return startEcho(ctx) }},
 		{name: "reference", start: func() (*client, error) {
-			if o.reference == "" {
+			if refDir == "" {
 				return nil, nil
 			}
-			return startReference(ctx, o.reference, o.redisURL)
+			return startReference(ctx, refDir, o.redisURL)
 		}},
 	}
 	for i := range servers {
@@ -211,7 +230,7 @@ func run(o options) error {
 
 	fmt.Printf("\nmcp-redis end to end: %s, %d CPUs, %d timed calls per row and concurrency in %d rounds (calls/s: median of the rounds)\n\n",
 		b.addr, runtime.NumCPU(), o.n, o.rounds)
-	failed := printTable(all, levels)
+	failed := printTable(all, levels, refWhy)
 	fmt.Printf("\ncold start (spawn to the initialize reply), %d spawns: median %.1f ms (%.1f–%.1f)\n",
 		len(cold), ms(cold[len(cold)/2]), ms(cold[0]), ms(cold[len(cold)-1]))
 	fmt.Print("peak RSS after the calls:")
@@ -226,6 +245,9 @@ func run(o options) error {
 	}
 	fmt.Println()
 	printTargets(all, levels, ms(cold[len(cold)/2]), slices.Max(rss))
+	if o.profile != "" {
+		printProfiles(b.base.bin, o.profile)
+	}
 	for _, ss := range all {
 		for _, s := range ss {
 			if s.errors > 0 {
@@ -262,7 +284,7 @@ func measureLevels(ctx context.Context, rows func() []*series, levels []int, n, 
 
 // printTable prints one line per row, the concurrencies side by side, and
 // returns how many calls failed.
-func printTable(all [][]*series, levels []int) int {
+func printTable(all [][]*series, levels []int, refWhy string) int {
 	width := 0
 	for _, s := range all[0] {
 		width = max(width, len(s.label))
@@ -298,7 +320,7 @@ func printTable(all [][]*series, levels []int) int {
 	}
 	tw.Flush()
 	if all[0][rowReference].call == nil {
-		fmt.Println("\nreference: not measured; " + installReference + ".")
+		fmt.Println("\nreference: not measured: " + refWhy + ".")
 	}
 	fmt.Println("\nallocs/call: the HTTP server's go_memstats_mallocs_total over its turns (one /metrics scrape's own share taken off), per call.")
 	fmt.Println("A stdio server has no /metrics; its in-process allocs/op: go test -run XXX -bench HandleAuditLog -benchmem ./internal/app/")

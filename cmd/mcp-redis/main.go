@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -53,6 +54,7 @@ server runs on an in-process Redis that keeps nothing.`,
 }
 
 func serveCmd() *cobra.Command {
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve MCP over stdio (the default) or HTTP",
@@ -72,6 +74,13 @@ SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 			cfg, err := config.Load(cmd.Flags())
 			if err != nil {
 				return err
+			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			log := newLogger(cfg.Log.Level)
 			a, err := app.New(cfg, log)
@@ -99,7 +108,25 @@ SIGINT/SIGTERM drain calls in flight, then exit 0.`,
 		},
 	}
 	config.AddFlags(cmd.Flags())
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, at exit")
 	return cmd
+}
+
+// startCPUProfile profiles the process's CPU into a new file at path until
+// the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // terminalHint is said on stderr when serve's stdin is a terminal: a
