@@ -59,6 +59,7 @@ func (m badMsg) text() string {
 // stdio), the raw body or lines, and the JSON-RPC messages in it.
 type badAnswer struct {
 	status int
+	ctype  string // the Content-Type over HTTP
 	raw    string
 	msgs   []badMsg
 }
@@ -629,7 +630,7 @@ func (h *badHTTPDriver) send(t *testing.T, raw string, header map[string]string,
 	if err != nil {
 		t.Fatalf("POST /mcp: body: %v", err)
 	}
-	a := badAnswer{status: res.StatusCode, raw: string(body)}
+	a := badAnswer{status: res.StatusCode, ctype: res.Header.Get("Content-Type"), raw: string(body)}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 		for l := range strings.SplitSeq(string(body), "\n") {
 			if d, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), "data:"); ok {

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -191,5 +192,135 @@ func TestDebugRequestLinesAreLabelledDebug(t *testing.T) {
 		if strings.Contains(logs, "level=INFO "+msg) {
 			t.Errorf("a %s line at level=INFO in the log:\n%s", msg, logs)
 		}
+	}
+}
+
+// diffHTTP starts the binary on Streamable HTTP under prefix and opens a
+// session (none when stateless); with debug, at --log-level debug (no
+// fast path: every POST goes through mcp-go's Streamable HTTP server).
+func diffHTTP(t *testing.T, prefix string, debug, stateless bool) *badHTTPDriver {
+	t.Helper()
+	env := []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false"}
+	if stateless {
+		env = append(env, "MCP_REDIS_HTTP_STATELESS=true")
+	}
+	args := []string{"--redis-url", testredis.URL(), "--prefix", prefix}
+	if debug {
+		args = append(args, "--log-level", "debug")
+	}
+	h := &badHTTPDriver{p: startHTTP(t, env, args...)}
+	a := h.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"diff","version":"1"}}}`, nil, true)
+	if a.status != http.StatusOK || len(a.msgs) != 1 || a.msgs[0].Result == nil || (h.session == "") != stateless {
+		t.Fatalf("initialize: %s (session %q)\nstderr:\n%s", a, h.session, h.logs())
+	}
+	if a := h.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil, false); a.status != http.StatusAccepted {
+		t.Fatalf("notifications/initialized: %s", a)
+	}
+	return h
+}
+
+// The Streamable HTTP fast path (internal/transport/httpfast.go) answers
+// every message as mcp-go's Streamable HTTP server does: the same status,
+// Content-Type and body, stateful and stateless, for the bad-input corpus,
+// the fast path's edge shapes, the headers it must leave to mcp-go, and a
+// call cancelled while it waits.
+func TestHTTPFastPathAnswersAsMCPGoDoes(t *testing.T) {
+	needsFull(t, "starts the binary four times over HTTP")
+	for _, stateless := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stateful", true: "stateless"}[stateless], func(t *testing.T) {
+			_, pFast := testredis.Shared(t)
+			_, pSlow := testredis.Shared(t)
+			fast := diffHTTP(t, pFast, false, stateless)
+			slow := diffHTTP(t, pSlow, true, stateless)
+			sFast, sSlow := &badState{}, &badState{}
+			mask := func(a badAnswer, prefix string) string {
+				return fmt.Sprintf("HTTP %d %s %s", a.status, a.ctype, diffMask(a.raw, prefix))
+			}
+			compare := func(t *testing.T, name, fastMsg, slowMsg string, header map[string]string) {
+				t.Helper()
+				a := fast.send(t, fastMsg, header, true)
+				b := slow.send(t, slowMsg, header, true)
+				if ma, mb := mask(a, pFast), mask(b, pSlow); ma != mb {
+					t.Errorf("%s: the answers differ\nrequest:  %.300s\nfast path: %.600s\nmcp-go:    %.600s", name, fastMsg, ma, mb)
+				}
+			}
+			for _, d := range []struct {
+				d *badHTTPDriver
+				s *badState
+			}{{fast, sFast}, {slow, sSlow}} {
+				d.s.tokA = badOK(t, d.d, "acquire_lock", `{"resource":"bad/a","ttl_ms":60000}`)["token"].(string)
+				d.s.tokB = badOK(t, d.d, "acquire_lock", `{"resource":"bad/b","ttl_ms":60000}`)["token"].(string)
+			}
+			n := 0
+			for _, c := range badCases() {
+				if c.only == "stdio" || (stateless && c.header["Mcp-Session-Id"] != "") {
+					continue
+				}
+				if c.setup != nil {
+					c.setup(t, fast, sFast)
+					c.setup(t, slow, sSlow)
+				}
+				compare(t, c.name, c.msg(sFast), c.msg(sSlow), c.header)
+				n++
+			}
+			shapes := diffShapes()
+			for i, m := range shapes {
+				compare(t, fmt.Sprintf("shape %d", i), m, m, nil)
+				n++
+			}
+			call := shapes[0]
+			for _, h := range []map[string]string{
+				{"Content-Type": "text/plain"},
+				{"Content-Type": "application/json; charset=utf-8"},
+				{"Content-Type": ""},
+				{"Mcp-Protocol-Version": "1999-01-01"},
+				{"Mcp-Protocol-Version": ""},
+				{"Mcp-Protocol-Version": "2025-03-26"},
+				{"Mcp-Protocol-Version": "2026-07-28"},
+				{"Mcp-Session-Id": ""},
+				{"Mcp-Session-Id": "mcp-session-00000000-0000-0000-0000-000000000000"},
+				{"Accept": "application/json"},
+				{"Last-Event-ID": "1"},
+			} {
+				compare(t, fmt.Sprintf("headers %v", h), call, call, h)
+				n++
+			}
+			// A call the client cancels while it waits: both answer it the
+			// same way (once cancelled), and go on.
+			hold := `{"jsonrpc":"2.0","id":"hold","method":"tools/call","params":{"name":"acquire_lock","arguments":{"resource":"diff/r","ttl_ms":1000,"wait_ms":20000}}}`
+			cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"hold"}}`
+			held := map[*badHTTPDriver]chan badAnswer{fast: make(chan badAnswer, 1), slow: make(chan badAnswer, 1)}
+			for d, ch := range held {
+				go func() { ch <- d.send(t, hold, nil, true) }()
+			}
+			time.Sleep(500 * time.Millisecond)
+			for d := range held {
+				if a := d.send(t, cancel, nil, false); a.status != http.StatusAccepted {
+					t.Errorf("notifications/cancelled: %s", a)
+				}
+			}
+			var got [2]badAnswer
+			for i, d := range []*badHTTPDriver{fast, slow} {
+				select {
+				case got[i] = <-held[d]:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("the cancelled call (fast path %v) was not answered", d == fast)
+				}
+			}
+			// Where the wait was when the cancellation reached it (waiting
+			// for the release, or asking Redis again) is a matter of timing.
+			phase := regexp.MustCompile(`call cancelled \([^)]*\)`)
+			if ma, mb := phase.ReplaceAllString(mask(got[0], pFast), "call cancelled (…)"), phase.ReplaceAllString(mask(got[1], pSlow), "call cancelled (…)"); ma != mb {
+				t.Errorf("a cancelled wait: the answers differ\nfast path: %.600s\nmcp-go:    %.600s", ma, mb)
+			}
+			compare(t, "after a cancelled wait", call, call, nil)
+			n += 2
+			t.Logf("%d messages, the same answers from the fast path and from mcp-go", n)
+			for _, d := range []*badHTTPDriver{fast, slow} {
+				if strings.Contains(d.logs(), "panic") {
+					t.Errorf("a server's log mentions a panic:\n%s", d.logs())
+				}
+			}
+		})
 	}
 }

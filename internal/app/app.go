@@ -114,6 +114,8 @@ type App struct {
 	// calls finds a tool's handler for the stdio fast path; nil with
 	// debug logging (transport.Stdio.Calls).
 	calls transport.ToolCalls
+	// sessions are the sessions MCP registers, for the HTTP fast path.
+	sessions *transport.SessionTable
 }
 
 // New builds the server from cfg. It does not wait for Redis: calls made
@@ -162,6 +164,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(acc.filterList)
 	hooks.AddOnRequestInitialization(acc.vetResources)
+	sessions := &transport.SessionTable{}
+	sessions.Watch(hooks)
 	opts := []server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(false),
@@ -202,7 +206,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			s.AddPrompt(p.Def, p.Handler())
 		}
 	}
-	a := &App{access: acc, Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor}
+	a := &App{access: acc, Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor, sessions: sessions}
 	if !debug {
 		// The stdio fast path skips what mcp-go does around a call that
 		// this server does not use; with debug logging mcp-go's request
@@ -319,7 +323,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 	}
 	a.Log.Info("serving http", "addr", ln.Addr().String(), "auth", len(h.AuthTokens) > 0, "stateless", h.Stateless)
 	t := &transport.HTTP{
-		Server: a.MCP, Stateless: h.Stateless, Tokens: h.AuthTokens, TokenScopes: tokenScopes(h), Offered: a.access.offered, AllowedOrigins: h.AllowedOrigins,
+		Server: a.MCP, Calls: a.calls, Sessions: a.sessions, Stateless: h.Stateless, Tokens: h.AuthTokens, TokenScopes: tokenScopes(h), Offered: a.access.offered, AllowedOrigins: h.AllowedOrigins,
 		Loopback: h.Loopback(), MaxBodyBytes: h.MaxBodyBytes,
 		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
 		IdleTimeout: h.IdleTimeout, ShutdownTimeout: h.ShutdownTimeout,
@@ -363,7 +367,7 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 				return fmt.Errorf("namespace %s: %w", ns, err)
 			}
 			defer ta.Close()
-			tenant := transport.Tenant{Server: ta.MCP, Offered: ta.access.offered}
+			tenant := transport.Tenant{Server: ta.MCP, Offered: ta.access.offered, Calls: ta.calls, Sessions: ta.sessions}
 			if h.ServesUI() {
 				tenant.UIAPI = ta.access.dashboardData(ta.ui.API())
 			}

@@ -165,6 +165,13 @@ var legacyEra = &server.RequestProtocolInfo{}
 // fastCall serves msg when it is a plain tools/call of a tool t.Calls
 // knows (see above), and reports whether it did.
 func (t *Stdio) fastCall(ctx context.Context, msg []byte, hooks []server.OnRequestInitializationFunc) (mcp.JSONRPCMessage, bool) {
+	return callFast(ctx, t.Calls, msg, hooks)
+}
+
+// callFast serves msg, when it is a plain tools/call of a tool calls
+// knows, by calling the tool's handler, after hooks as mcp-go runs them;
+// false leaves msg to mcp-go. Stdio and Streamable HTTP share it.
+func callFast(ctx context.Context, calls ToolCalls, msg []byte, hooks []server.OnRequestInitializationFunc) (mcp.JSONRPCMessage, bool) {
 	raw, name, args, ok := plainCall(msg)
 	if !ok {
 		return nil, false
@@ -173,7 +180,7 @@ func (t *Stdio) fastCall(ctx context.Context, msg []byte, hooks []server.OnReque
 	if !ok {
 		return nil, false
 	}
-	h := t.Calls(name)
+	h := calls(name)
 	if h == nil {
 		return nil, false
 	}

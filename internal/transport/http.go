@@ -36,6 +36,12 @@ type HTTP struct {
 	// Offered, when set, narrows the tools a not-found answer lists to
 	// those the caller is offered.
 	Offered Offered
+	// Calls, when set, serves plain tools/call POSTs to /mcp without
+	// mcp-go's Streamable HTTP server (httpfast.go), with the same
+	// conditions as Stdio.Calls; a stateful server needs Sessions too,
+	// the table of the sessions Server registers.
+	Calls    ToolCalls
+	Sessions *SessionTable
 	// OAuth, when set, accepts the access tokens of an authorization
 	// server beside Tokens, and serves the Protected Resource Metadata.
 	OAuth *httpsec.OAuthConfig
@@ -90,7 +96,7 @@ func (h *HTTP) Serve(ctx context.Context, ln net.Listener) error {
 	// One MCP server per tenant, each behind its own Streamable HTTP and
 	// SSE servers; the session table is shared, so a session id is
 	// unique across them and belongs to the token that opened it.
-	tenants := map[string]*tenantHandlers{"": h.tenant(Tenant{Server: h.Server, Offered: h.Offered, UIAPI: h.UIAPI}, opts)}
+	tenants := map[string]*tenantHandlers{"": h.tenant(Tenant{Server: h.Server, Offered: h.Offered, UIAPI: h.UIAPI, Calls: h.Calls, Sessions: h.Sessions}, opts)}
 	for ns, t := range h.Tenants {
 		tenants[ns] = h.tenant(t, opts)
 	}
@@ -237,6 +243,10 @@ type Tenant struct {
 	Offered Offered
 	// UIAPI is the namespace's dashboard data (/ui/api/), or nil.
 	UIAPI http.Handler
+	// Calls and Sessions, when set, serve plain tools/call POSTs without
+	// mcp-go's Streamable HTTP server (httpfast.go), as HTTP's do.
+	Calls    ToolCalls
+	Sessions *SessionTable
 }
 
 // tenantHandlers are a tenant's Streamable HTTP and SSE servers.
@@ -256,7 +266,7 @@ func (h *HTTP) tenant(t Tenant, opts []server.StreamableHTTPOption) *tenantHandl
 	)...)
 	sse := newSSEServer(t.Server, h.sessions, h.WriteTimeout, h.Log)
 	sse.offered = t.Offered
-	var mcpHandler http.Handler = restoring(t.Server, t.Offered, listenStreams(streamable))
+	var mcpHandler http.Handler = h.fastPath(t, restoring(t.Server, t.Offered, listenStreams(streamable)))
 	if !h.Stateless {
 		mcpHandler = h.guardStreamable(mcpHandler)
 	}

@@ -371,16 +371,7 @@ func (w *writer) write(msg mcp.JSONRPCMessage) {
 	}
 	buf := outBufs.Get().(*bytes.Buffer)
 	defer putOutBuf(buf)
-	// Both write what json.Marshal would, and the newline, into a buffer
-	// that is reused; Encode writes nothing on failure.
-	if b, ok := appendToolAnswer(buf.AvailableBuffer(), msg); ok {
-		buf.Write(b)
-		buf.WriteByte('\n')
-	} else if json.NewEncoder(buf).Encode(msg) != nil {
-		buf.Reset()
-		_ = json.NewEncoder(buf).Encode(errorResponse(nil, mcp.INTERNAL_ERROR, "internal error: unencodable response"))
-	}
-	b := restoreIDs(buf.Bytes())
+	b := encodeAnswer(buf, msg)
 	w.waiting.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -390,6 +381,21 @@ func (w *writer) write(msg mcp.JSONRPCMessage) {
 	if w.waiting.Add(-1) == 0 && w.err == nil {
 		w.err = w.w.Flush()
 	}
+}
+
+// encodeAnswer writes msg as json.Marshal would, and a newline, into buf
+// (empty), with the request ids encodeIDs replaced put back.
+func encodeAnswer(buf *bytes.Buffer, msg mcp.JSONRPCMessage) []byte {
+	// Both write what json.Marshal would, and the newline, into a buffer
+	// that is reused; Encode writes nothing on failure.
+	if b, ok := appendToolAnswer(buf.AvailableBuffer(), msg); ok {
+		buf.Write(b)
+		buf.WriteByte('\n')
+	} else if json.NewEncoder(buf).Encode(msg) != nil {
+		buf.Reset()
+		_ = json.NewEncoder(buf).Encode(errorResponse(nil, mcp.INTERNAL_ERROR, "internal error: unencodable response"))
+	}
+	return restoreIDs(buf.Bytes())
 }
 
 // outBufs are the buffers answers are encoded into.
