@@ -291,7 +291,9 @@ func TestHTTPFastPathAnswersAsMCPGoDoes(t *testing.T) {
 			cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"hold"}}`
 			held := map[*badHTTPDriver]chan badAnswer{fast: make(chan badAnswer, 1), slow: make(chan badAnswer, 1)}
 			for d, ch := range held {
-				go func() { ch <- d.send(t, hold, nil, true) }()
+				// A copy: send notes the session id it is answered.
+				c := *d
+				go func() { ch <- c.send(t, hold, nil, true) }()
 			}
 			time.Sleep(500 * time.Millisecond)
 			for d := range held {
