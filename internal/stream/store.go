@@ -217,8 +217,11 @@ func (s *Store) script(a Append) (*script, error) {
 		args = append(args, "", "", "")
 	}
 	args = append(args, "", "", publish) // ARGV[10], ARGV[11]: the chain; ARGV[12]
-	for _, f := range a.Fields {
-		args = append(args, f.Name, f.Value)
+	// Pointers into a.Fields, which go-redis writes as the strings they
+	// point at: a string put in an interface is copied to the heap, two
+	// allocations per field for every append.
+	for i := range a.Fields {
+		args = append(args, &a.Fields[i].Name, &a.Fields[i].Value)
 	}
 	if s.chains[a.Stream] != nil {
 		for _, f := range a.Fields {

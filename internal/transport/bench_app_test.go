@@ -1,9 +1,13 @@
 package transport_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/mcp-redis/mcp-redis/internal/app"
@@ -29,4 +33,75 @@ func BenchmarkStdioAuditLog(b *testing.B) {
 	stdioRoundTrips(b, a.ServeStdio, func(i int) string {
 		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"audit_log","arguments":{"module":"planner","procedure":"draft","status":"ok","inputs":{"query":"find flights","limit":10},"session_id":"s-1","workflow_id":"wf-1","log_id":"bench-%d"}}}`+"\n", i+1, i)
 	})
+}
+
+// BenchmarkHTTPAuditLog is one tools/call audit_log POST over Streamable
+// HTTP (a session open) to the server the app builds, per-call audit off,
+// against the shared Redis. Its allocs/op count the client's too (the
+// same process): read the server's alone with -memprofile, or in the
+// end-to-end bench (go_memstats_mallocs_total).
+func BenchmarkHTTPAuditLog(b *testing.B) {
+	b.Setenv("XDG_CONFIG_HOME", b.TempDir())
+	_, prefix := testredis.Shared(b)
+	cfg := config.Defaults()
+	cfg.Redis.URL = testredis.URL()
+	cfg.Redis.Prefix = prefix
+	cfg.Audit.ToolCalls = false
+	cfg.Transport = "http"
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.ServeHTTP(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	url := "http://" + ln.Addr().String() + "/mcp"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}
+	session := ""
+	post := func(body string) {
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header["Content-Type"] = []string{"application/json"}
+		req.Header["Accept"] = []string{"application/json, text/event-stream"}
+		req.Header["Mcp-Protocol-Version"] = []string{"2025-11-25"}
+		if session != "" {
+			req.Header["Mcp-Session-Id"] = []string{session}
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode/100 != 2 {
+			b.Fatalf("%s: HTTP %d", body, res.StatusCode)
+		}
+		if session == "" {
+			session = res.Header.Get("Mcp-Session-Id")
+		}
+	}
+	post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	call := func(i int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"audit_log","arguments":{"module":"planner","procedure":"draft","status":"ok","inputs":{"query":"find flights","limit":10},"session_id":"s-1","workflow_id":"wf-1","log_id":"bench-%d"}}}`, i+1, i)
+	}
+	for i := range 50 {
+		post(call(-1 - i))
+	}
+	b.ReportAllocs()
+	cpu := processCPU()
+	b.ResetTimer()
+	for i := range b.N {
+		post(call(i))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 }
