@@ -15,21 +15,29 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
-// BenchmarkStdioAuditLog is one tools/call audit_log round trip over
-// Stdio, bytes in to bytes out, through the server the app builds (per-call
-// audit off) against the shared Redis.
-func BenchmarkStdioAuditLog(b *testing.B) {
+// benchApp is the app serving transport against the shared Redis under a
+// prefix of its own, per-call audit off; it closes when b ends.
+func benchApp(b *testing.B, transport string) *app.App {
 	b.Setenv("XDG_CONFIG_HOME", b.TempDir())
 	_, prefix := testredis.Shared(b)
 	cfg := config.Defaults()
 	cfg.Redis.URL = testredis.URL()
 	cfg.Redis.Prefix = prefix
 	cfg.Audit.ToolCalls = false
+	cfg.Transport = transport
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer a.Close()
+	b.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// BenchmarkStdioAuditLog is one tools/call audit_log round trip over
+// Stdio, bytes in to bytes out, through the server the app builds (per-call
+// audit off) against the shared Redis.
+func BenchmarkStdioAuditLog(b *testing.B) {
+	a := benchApp(b, "stdio")
 	stdioRoundTrips(b, a.ServeStdio, func(i int) string {
 		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"audit_log","arguments":{"module":"planner","procedure":"draft","status":"ok","inputs":{"query":"find flights","limit":10},"session_id":"s-1","workflow_id":"wf-1","log_id":"bench-%d"}}}`+"\n", i+1, i)
 	})
@@ -41,18 +49,7 @@ func BenchmarkStdioAuditLog(b *testing.B) {
 // same process): read the server's alone with -memprofile, or in the
 // end-to-end bench (go_memstats_mallocs_total).
 func BenchmarkHTTPAuditLog(b *testing.B) {
-	b.Setenv("XDG_CONFIG_HOME", b.TempDir())
-	_, prefix := testredis.Shared(b)
-	cfg := config.Defaults()
-	cfg.Redis.URL = testredis.URL()
-	cfg.Redis.Prefix = prefix
-	cfg.Audit.ToolCalls = false
-	cfg.Transport = "http"
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := benchApp(b, "http")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

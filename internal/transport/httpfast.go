@@ -13,8 +13,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-
-	"github.com/mcp-redis/mcp-redis/internal/jsonwalk"
 )
 
 // The Streamable HTTP fast path: a POST to /mcp of a plain tools/call
@@ -215,16 +213,9 @@ func (f *fastHTTP) serve(w http.ResponseWriter, r *http.Request, m parsed, sid s
 // cancel cancels the fast path's call that a notifications/cancelled
 // (msg) of session sid names.
 func (f *fastHTTP) cancel(sid string, msg []byte) {
-	params, _, ok := memberSpan(msg, jsonwalk.SkipSpace(msg, 0), "params", true)
-	if !ok || msg[params] != '{' {
-		return
-	}
-	start, end, ok := memberSpan(msg, params, "requestId", false)
-	if !ok {
-		return
-	}
+	raw, ok := cancelledID(msg)
 	var id any
-	if json.Unmarshal(msg[start:end], &id) != nil {
+	if !ok || json.Unmarshal(raw, &id) != nil {
 		return
 	}
 	if c, ok := f.inflight.LoadAndDelete(inflightKey(sid, id)); ok {

@@ -277,20 +277,30 @@ func (l *loop) serve(j job) {
 // mcp-go is handed the notification too, and cancels the call as well
 // when it has registered it.
 func (l *loop) cancel(msg []byte) {
-	params, _, ok := memberSpan(msg, jsonwalk.SkipSpace(msg, 0), "params", true)
-	if !ok || msg[params] != '{' {
-		return
-	}
-	start, end, ok := memberSpan(msg, params, "requestId", false)
+	id, ok := cancelledID(msg)
 	if !ok {
 		return
 	}
 	l.mu.Lock()
-	c := l.calls[callKey(msg[start:end])]
+	c := l.calls[callKey(id)]
 	l.mu.Unlock()
 	if c != nil {
 		c.cancel()
 	}
+}
+
+// cancelledID is the params.requestId of a notifications/cancelled
+// (msg), as sent.
+func cancelledID(msg []byte) ([]byte, bool) {
+	params, _, ok := memberSpan(msg, jsonwalk.SkipSpace(msg, 0), "params", true)
+	if !ok || msg[params] != '{' {
+		return nil, false
+	}
+	start, end, ok := memberSpan(msg, params, "requestId", false)
+	if !ok {
+		return nil, false
+	}
+	return msg[start:end], true
 }
 
 // callKey identifies a request by its id as sent, the way mcp-go tells
