@@ -117,6 +117,13 @@ func diffShapes() []string {
 	}
 }
 
+// diffLocks takes the two locks the bad-input cases use, on d, into s.
+func diffLocks(t *testing.T, d badDriver, s *badState) {
+	t.Helper()
+	s.tokA = badOK(t, d, "acquire_lock", `{"resource":"bad/a","ttl_ms":60000}`)["token"].(string)
+	s.tokB = badOK(t, d, "acquire_lock", `{"resource":"bad/b","ttl_ms":60000}`)["token"].(string)
+}
+
 func TestFastPathAnswersAsMCPGoDoes(t *testing.T) {
 	needsFull(t, "starts the binary twice over stdio")
 	_, pFast := testredis.Shared(t)
@@ -132,13 +139,8 @@ func TestFastPathAnswersAsMCPGoDoes(t *testing.T) {
 			t.Errorf("%s: the answers differ\nrequest:  %.300s\nfast path: %.600s\nmcp-go:    %.600s", name, fastMsg, ma, mb)
 		}
 	}
-	for _, d := range []struct {
-		d *badStdio
-		s *badState
-	}{{fast, sFast}, {slow, sSlow}} {
-		d.s.tokA = badOK(t, d.d, "acquire_lock", `{"resource":"bad/a","ttl_ms":60000}`)["token"].(string)
-		d.s.tokB = badOK(t, d.d, "acquire_lock", `{"resource":"bad/b","ttl_ms":60000}`)["token"].(string)
-	}
+	diffLocks(t, fast, sFast)
+	diffLocks(t, slow, sSlow)
 	n := 0
 	for _, c := range badCases() {
 		if c.only == "http" {
@@ -244,13 +246,8 @@ func TestHTTPFastPathAnswersAsMCPGoDoes(t *testing.T) {
 					t.Errorf("%s: the answers differ\nrequest:  %.300s\nfast path: %.600s\nmcp-go:    %.600s", name, fastMsg, ma, mb)
 				}
 			}
-			for _, d := range []struct {
-				d *badHTTPDriver
-				s *badState
-			}{{fast, sFast}, {slow, sSlow}} {
-				d.s.tokA = badOK(t, d.d, "acquire_lock", `{"resource":"bad/a","ttl_ms":60000}`)["token"].(string)
-				d.s.tokB = badOK(t, d.d, "acquire_lock", `{"resource":"bad/b","ttl_ms":60000}`)["token"].(string)
-			}
+			diffLocks(t, fast, sFast)
+			diffLocks(t, slow, sSlow)
 			n := 0
 			for _, c := range badCases() {
 				if c.only == "stdio" || (stateless && c.header["Mcp-Session-Id"] != "") {
