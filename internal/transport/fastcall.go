@@ -180,6 +180,12 @@ func callFast(ctx context.Context, calls ToolCalls, msg []byte, hooks []server.O
 	if !ok {
 		return nil, false
 	}
+	return callTool(ctx, calls, msg, id, name, args, hooks)
+}
+
+// callTool is callFast once msg is known to be a plain tools/call of the
+// tool name, with id (as idValue gives it) and args.
+func callTool(ctx context.Context, calls ToolCalls, msg []byte, id any, name string, args []byte, hooks []server.OnRequestInitializationFunc) (mcp.JSONRPCMessage, bool) {
 	h := calls(name)
 	if h == nil {
 		return nil, false

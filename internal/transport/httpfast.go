@@ -179,7 +179,7 @@ func (f *fastHTTP) serve(w http.ResponseWriter, r *http.Request, m parsed, sid s
 		}
 		sess = s.sess
 	}
-	raw, _, _, ok := plainCall(m.Body)
+	raw, name, args, ok := plainCall(m.Body)
 	if !ok {
 		return false
 	}
@@ -194,7 +194,7 @@ func (f *fastHTTP) serve(w http.ResponseWriter, r *http.Request, m parsed, sid s
 	defer f.inflight.CompareAndDelete(key, c)
 
 	ctx = f.srv.WithContext(ctx, sess)
-	resp, ok := callFast(ctx, f.calls, m.Body, f.hooks)
+	resp, ok := callTool(ctx, f.calls, m.Body, id, name, args, f.hooks)
 	if !ok {
 		return false
 	}
