@@ -207,6 +207,9 @@ func modern(r *http.Request, m parsed) bool {
 	if r.Method != http.MethodPost {
 		return false
 	}
+	if _, _, _, plain := plainCall(m.Body); plain {
+		return false // no _meta, so of no protocol era but the legacy one
+	}
 	var w struct {
 		Params struct {
 			Meta *mcp.Meta `json:"_meta"`
