@@ -648,16 +648,7 @@ func (h *badHTTPDriver) send(t *testing.T, raw string, header map[string]string,
 
 func badStartHTTP(t *testing.T, prefix string) *badHTTPDriver {
 	t.Helper()
-	p := startHTTP(t, []string{"MCP_REDIS_AUDIT_TOOL_CALLS=false"}, "--redis-url", testredis.URL(), "--prefix", prefix)
-	h := &badHTTPDriver{p: p}
-	a := h.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bad","version":"1"}}}`, nil, true)
-	if a.status != http.StatusOK || len(a.msgs) != 1 || a.msgs[0].Result == nil || h.session == "" {
-		t.Fatalf("initialize: %s (session %q)\nstderr:\n%s", a, h.session, h.logs())
-	}
-	if a := h.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil, false); a.status != http.StatusAccepted {
-		t.Fatalf("notifications/initialized: %s", a)
-	}
-	return h
+	return diffHTTP(t, prefix, false, false)
 }
 
 // Every bad input of bad-inputs.md gets an acceptable answer over stdio and
