@@ -162,12 +162,6 @@ func idValue(id json.RawMessage) (any, bool) {
 // legacyEra is the protocol info mcp-go gives a request without _meta.
 var legacyEra = &server.RequestProtocolInfo{}
 
-// fastCall serves msg when it is a plain tools/call of a tool t.Calls
-// knows (see above), and reports whether it did.
-func (t *Stdio) fastCall(ctx context.Context, msg []byte, hooks []server.OnRequestInitializationFunc) (mcp.JSONRPCMessage, bool) {
-	return callFast(ctx, t.Calls, msg, hooks)
-}
-
 // callFast serves msg, when it is a plain tools/call of a tool calls
 // knows, by calling the tool's handler, after hooks as mcp-go runs them;
 // false leaves msg to mcp-go. Stdio and Streamable HTTP share it.

@@ -127,7 +127,7 @@ type loop struct {
 	workers  sync.WaitGroup
 	nWorkers int // read's own count: only read starts workers
 
-	// fast: plain tools/call requests are served by Stdio.fastCall, which
+	// fast: plain tools/call requests are served by callFast, which
 	// runs initHooks as mcp-go would.
 	fast      bool
 	initHooks []server.OnRequestInitializationFunc
@@ -342,7 +342,7 @@ func (t *Stdio) handleCall(ctx context.Context, line []byte, id json.RawMessage,
 			resp = errorResponse(echoID(id), mcp.INTERNAL_ERROR, "internal error")
 		}
 	}()
-	if resp, ok := t.fastCall(ctx, line, hooks); ok {
+	if resp, ok := callFast(ctx, t.Calls, line, hooks); ok {
 		return resp
 	}
 	return amendAnswer(ctx, t.Server, t.Offered, t.Server.HandleMessage(ctx, line))
