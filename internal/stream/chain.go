@@ -19,11 +19,14 @@ import (
 
 // A chained stream's appends are linked by one flusher per stream and
 // process at a time (a caller of append, or a goroutine), which sends them
-// in order in one pipeline: each entry is hashed onto the one before it in
-// the batch, so a process's own appends never race each other, and a batch
-// costs one round trip. Another process's append in between makes the rest
-// of the batch miss the head; append.lua then writes nothing and answers
-// the head, and those entries are rehashed onto it and sent again. An
+// in order as one turn: each entry is hashed onto the one before it in the
+// turn, so a process's own appends never race each other, and a turn costs
+// one round trip. A turn of two or more appends with distinct idempotency
+// ids is one append_batch.lua call (coalesce.go), so Redis runs one script
+// for it, not one per entry; otherwise the turn is a pipeline of append.lua
+// calls. Another process's append in between makes the turn miss the head;
+// the script then writes nothing (append.lua: from that entry on) and
+// answers the head, and those entries are rehashed onto it and sent again. An
 // AppendBatch (batch.go) joins the same queue and is sent alone in its
 // turn, as one append_batch.lua call, so it is ordered with the single
 // appends of this process, never raced by them.
@@ -57,9 +60,12 @@ type pending struct {
 	prefix   []byte // the canonical encoding up to the prev_hash pair
 	size     int
 	attempts int
-	done     chan struct{}
-	out      Appended
-	err      error
+	// dup: the entry is expected to be a duplicate, as Redis last found
+	// it when its turn was sent as one append_batch.lua call (coalesce.go).
+	dup  bool
+	done chan struct{}
+	out  Appended
+	err  error
 	// batch, when set, is an AppendBatch in the queue: it is sent alone,
 	// in its turn, and outs are its outcomes.
 	batch *batch
@@ -216,6 +222,17 @@ func (c *chainer) flush(batch []*pending) []*pending {
 		}
 		return nil
 	}
+	if len(live) > 1 && distinctIDs(live) {
+		if retry, sent := c.flushCoalesced(ctx, live); sent {
+			return retry
+		}
+	}
+	return c.flushPipeline(ctx, live)
+}
+
+// flushPipeline sends live, one append.lua call each, in one pipeline and
+// returns the entries to send again.
+func (c *chainer) flushPipeline(ctx context.Context, live []*pending) []*pending {
 	prev := c.head
 	hashes := make([]string, len(live))
 	pipe := c.s.rdb.Pipeline()

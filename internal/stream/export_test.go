@@ -8,3 +8,25 @@ func QuoteForTest(s string) string {
 	writeJSONString(&b, s)
 	return b.String()
 }
+
+// The SHA1s of append.lua and append_batch.lua, as EVALSHA names them.
+var (
+	AppendSHA      = appendScript.Hash()
+	AppendBatchSHA = appendBatchScript.Hash()
+)
+
+// HoldChainForTest makes stream's chain queue what is appended to it
+// until release, which sends the queue (in turns of up to maxBatch
+// entries); queued is how many entries wait.
+func HoldChainForTest(s *Store, stream string) (queued func() int, release func()) {
+	c := s.chains[stream]
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
+	queued = func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.queue)
+	}
+	return queued, func() { go c.run() }
+}
