@@ -222,7 +222,7 @@ func (c *chainer) flush(batch []*pending) []*pending {
 		}
 		return nil
 	}
-	if len(live) > 1 && distinctIDs(live) {
+	if len(live) > 1 && !c.s.pipelineOnly && distinctIDs(live) {
 		if retry, sent := c.flushCoalesced(ctx, live); sent {
 			return retry
 		}

@@ -54,6 +54,10 @@ type Store struct {
 	// sharded: notices go out with SPUBLISH on ShardedEvents channels.
 	sharded bool
 	waiting waitSlots // reads waiting now (wait.go)
+	// pipelineOnly sends every turn of a chained stream as a pipeline of
+	// append.lua calls, never as one append_batch.lua call (coalesce.go):
+	// BenchmarkAppendConcurrently sets it to time the two side by side.
+	pipelineOnly bool
 }
 
 // WithShardedPubSub sends each notice with SPUBLISH on the stream's
