@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/invopop/jsonschema"
@@ -66,15 +67,17 @@ func kindOf[In any](tool string, stamped []string, record func(*In) stream.Recor
 	return batchKind{check: check, names: names, record: func(in any) stream.Record { return record(in.(*In)) }}
 }
 
-// batchKinds are the streams append_batch writes.
-func batchKinds() map[string]batchKind {
+// batchKinds are the streams append_batch writes, built on the first
+// append_batch call: each is a whole single-entry decoder (its schema
+// reflected and encoded), which a server's start need not wait for.
+var batchKinds = sync.OnceValue(func() map[string]batchKind {
 	return map[string]batchKind{
 		keyspace.AuditLog:      kindOf("audit_log", auditLogStamped, (*AuditLogInput).record),
 		keyspace.CCWJUpdate:    kindOf("publish_ccwj_delta", StampedFields, (*CCWJDeltaInput).record),
 		keyspace.UserFeedback:  kindOf("submit_feedback", StampedFields, (*FeedbackInput).record),
 		keyspace.WorkflowEvent: kindOf("emit_workflow_event", StampedFields, (*WorkflowEventInput).record),
 	}
-}
+})
 
 // inEntry is err, the single-entry decoder's error for entry i, with each
 // field it names put as entries[i].field. One problem names its field; a
@@ -135,7 +138,6 @@ func (k batchKind) named(i int, problem string) string {
 }
 
 func appendBatch(d *Deps) mcpkit.Tool {
-	kinds := batchKinds()
 	entryBytes := d.MaxEntryBytes
 	bound := "limits.max_entry_bytes"
 	if entryBytes > 0 {
@@ -168,7 +170,7 @@ func appendBatch(d *Deps) mcpkit.Tool {
 			return inputs, fields("stream", out.Stream, "appended", out.Appended, "duplicates", out.Duplicates)
 		},
 		Handle: func(ctx context.Context, in *AppendBatchInput) (*AppendBatchResult, error) {
-			k := kinds[in.Stream]
+			k := batchKinds()[in.Stream]
 			recs := make([]stream.Record, len(in.Entries))
 			var errs []error
 			for i, raw := range in.Entries {

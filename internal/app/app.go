@@ -103,7 +103,8 @@ type App struct {
 
 	locker      *lock.Locker
 	checkpoints *audit.Checkpointer // nil without a signing key
-	stopLooking context.CancelFunc  // ends the look for earlier-layout keys
+	stopLooking context.CancelFunc  // ends the look for earlier-layout keys and the rights check
+	rights      *rightsCheck        // nil with the embedded Redis
 	looking     sync.WaitGroup
 	embedded    *embedded.Redis // the in-process Redis, for redis.url "embedded"
 	resources   *resourceSet    // the MCP resources and their subscriptions
@@ -129,6 +130,24 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New(Version)
+	conn.Client.AddHook(m.RedisHook())
+	// The rights are asked of Redis while the tools are built (CheckRights
+	// takes the answer); ctx ends the question with the App.
+	ctx, stop := context.WithCancel(context.Background())
+	var rights *rightsCheck
+	if emb == nil {
+		rights = startRightsCheck(ctx, conn, cfg)
+	}
+	fail := func(err error) (*App, error) {
+		stop()
+		rights.wait()
+		_ = conn.Close()
+		if emb != nil {
+			_ = emb.Close()
+		}
+		return nil, err
+	}
 	keys := keyspace.Keyspace{Prefix: cfg.Redis.Prefix}
 	lockOpts := []lock.Option{lock.WithLogger(log)}
 	if cfg.Redis.ShardedPubSub {
@@ -142,7 +161,6 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	deps.Locks = locker
 	deps.Limiter = ratelimit.New(conn.Writer, keys)
 	deps.Groups = newGroups(cfg, conn, keys)
-	m := metrics.New(Version)
 	// The one Redis subscription starts with the first subscriber: a
 	// resource subscription, a dashboard page, or an overview (it counts
 	// the entries per minute from the notices).
@@ -158,8 +176,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	all := tools.All(deps)
 	acc, err := newAccess(cfg.Tools, all)
 	if err != nil {
-		_ = conn.Close()
-		return nil, err
+		return fail(err)
 	}
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(acc.filterList)
@@ -177,7 +194,6 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		opts = append(opts, server.WithLogger(slog.New(asDebug{log.Handler()})))
 	}
 	s := server.NewMCPServer("mcp-redis", Version, opts...)
-	conn.Client.AddHook(m.RedisHook())
 	auditor := tools.NewAuditor(deps, cfg.Redis.Timeout, log, cfg.Audit.ToolCallsWait, m.RecordFailed)
 	obs := func(ctx context.Context, c mcpkit.Call) {
 		// Every call is recorded; with audit.tool_calls false, the
@@ -206,7 +222,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			s.AddPrompt(p.Def, p.Handler())
 		}
 	}
-	a := &App{access: acc, Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor, sessions: sessions}
+	a := &App{access: acc, Config: cfg, Conn: conn, Tools: all, MCP: s, Log: log, Metrics: m, locker: locker, checkpoints: checkpoints, auditor: auditor, sessions: sessions, rights: rights}
 	if !debug {
 		// The stdio fast path skips what mcp-go does around a call that
 		// this server does not use; with debug logging mcp-go's request
@@ -214,13 +230,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		a.calls = func(name string) server.ToolHandlerFunc { return handlers[name] }
 	}
 	if err := addDashboardApp(s); err != nil {
-		_ = conn.Close()
-		return nil, err
+		return fail(err)
 	}
 	a.live, a.ui = newDashboard(cfg, keys, chained, collector, all, listen, log)
 	res = newResources(cfg, conn, keys, chained, locker, s, a.live, log)
 	a.resources = res
-	ctx, stop := context.WithCancel(context.Background())
 	a.stopLooking = stop
 	a.embedded = emb
 	if emb == nil {
@@ -390,6 +404,7 @@ func (a *App) Settle() {
 func (a *App) Close() error {
 	a.stopLooking()
 	a.looking.Wait()
+	a.rights.wait()
 	if a.auditor != nil {
 		// The call records still being written go out before Redis
 		// closes.

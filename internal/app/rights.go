@@ -64,13 +64,22 @@ func Needs(cfg config.Config) [][]string {
 // server that starts without a right fails calls half-way later. A Redis
 // that does not answer, or cannot check (before 7.0), is logged and
 // passed: calls then meet the same question one by one.
+//
+// The question is asked when New builds the App, while it builds the
+// tools; CheckRights takes the answer, waiting for it at most until ctx
+// ends.
 func (a *App) CheckRights(ctx context.Context) error {
-	if a.embedded != nil {
+	if a.rights == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.Config.Redis.Timeout)
-	defer cancel()
-	denied, err := rdb.CheckRights(ctx, a.Conn.Client, Needs(a.Config))
+	var denied []string
+	var err error
+	select {
+	case <-a.rights.done:
+		denied, err = a.rights.denied, a.rights.err
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	switch {
 	case errors.Is(err, rdb.ErrNoACLCheck):
 		a.Log.Info("the Redis user's rights were not checked at start: this Redis cannot (it is older than 7.0)")
@@ -88,6 +97,34 @@ func (a *App) CheckRights(ctx context.Context) error {
 		a.Log.Warn("the Redis user's rights were not checked at start: Redis did not answer; calls will tell if a right is missing", "err", err)
 	}
 	return nil
+}
+
+// rightsCheck is the question CheckRights answers from, asked of Redis in
+// the background; done is closed when denied and err are set.
+type rightsCheck struct {
+	done   chan struct{}
+	denied []string
+	err    error
+}
+
+// startRightsCheck asks Redis, within redis.timeout and until ctx ends,
+// whether the server's user may run everything in Needs(cfg).
+func startRightsCheck(ctx context.Context, conn *rdb.Conn, cfg config.Config) *rightsCheck {
+	r := &rightsCheck{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		ctx, cancel := context.WithTimeout(ctx, cfg.Redis.Timeout)
+		defer cancel()
+		r.denied, r.err = rdb.CheckRights(ctx, conn.Client, Needs(cfg))
+	}()
+	return r
+}
+
+// wait waits for the question's answer; r may be nil.
+func (r *rightsCheck) wait() {
+	if r != nil {
+		<-r.done
+	}
 }
 
 // credentials reports a refusal of the server's credentials (NOAUTH,

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -113,11 +114,24 @@ func newDecoder(s *jsonschema.Schema, stamped []string) *decoder {
 		d.known[pair.Key] = pair.Key
 		for p := pair.Value; p != nil; p = p.Items {
 			if p.Pattern != "" {
-				d.patterns[p.Pattern] = regexp.MustCompile(p.Pattern)
+				d.patterns[p.Pattern] = compile(p.Pattern)
 			}
 		}
 	}
 	return d
+}
+
+// compiled holds each pattern compiled: the tools share a few (PatternName,
+// PatternKey), so a server's start compiles each once, not once per tool.
+var compiled sync.Map // string → *regexp.Regexp
+
+// compile is pattern compiled, from compiled when it was before.
+func compile(pattern string) *regexp.Regexp {
+	if re, ok := compiled.Load(pattern); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := compiled.LoadOrStore(pattern, regexp.MustCompile(pattern))
+	return re.(*regexp.Regexp)
 }
 
 // problems collects every argument error of one call.
