@@ -29,32 +29,8 @@ func BenchmarkAppend(b *testing.B) {
 	plain := NewStore(c, keyspace.Keyspace{Prefix: prefix + "plain:"}, retain, time.Hour)
 	chained := NewStore(c, keyspace.Keyspace{Prefix: prefix + "chained:"}, retain, time.Hour,
 		WithChain([]string{keyspace.AuditLog}, nil))
-	n := 0
-	entry := func() []Field {
-		n++
-		return []Field{
-			{"module", "planner-agent"}, {"procedure", "select_tool"}, {"status", "ok"},
-			{"inputs", `{"query":"summarise the open incidents of service checkout","top_k":5,"filters":{"severity":["high","critical"],"since":"24h"}}`},
-			{"session_id", "sess-7f3a9c"}, {"workflow_id", "wf-checkout-incidents"},
-			{"log_id", "log-" + strconv.Itoa(n)}, {"timestamp", time.Now().UTC().Format(time.RFC3339Nano)},
-		}
-	}
-	rawKey := prefix + "raw"
-	raw := func() error {
-		var values []string
-		for _, f := range entry() {
-			values = append(values, f.Name, f.Value)
-		}
-		return c.XAdd(ctx, &redis.XAddArgs{Stream: rawKey, MaxLen: maxLen, Approx: true, Values: values}).Err()
-	}
-	appendTo := func(s *Store) func() error {
-		return func() error {
-			fields := entry()
-			_, err := s.Append(ctx, Append{Stream: keyspace.AuditLog, Fields: fields, IdemID: fields[6].Value,
-				Fingerprint: strings.Repeat("f", 64), Notice: fields[:3]})
-			return err
-		}
-	}
+	w := benchWriters(ctx, c, prefix+"raw", maxLen)
+	raw, appendTo := w.raw, w.appendTo
 	for range b.N {
 		testredis.Rounds(b, "entries", []*testredis.Series{
 			{Name: "raw XADD, go-redis", Unit: "raw_entries/s", Run: raw},
@@ -84,31 +60,8 @@ func BenchmarkAppendConcurrently(b *testing.B) {
 		return s
 	}
 	coalesced, pipelined := chained("coalesced", false), chained("pipelined", true)
-	var n atomic.Int64
-	entry := func() []Field {
-		return []Field{
-			{"module", "planner-agent"}, {"procedure", "select_tool"}, {"status", "ok"},
-			{"inputs", `{"query":"summarise the open incidents of service checkout","top_k":5,"filters":{"severity":["high","critical"],"since":"24h"}}`},
-			{"session_id", "sess-7f3a9c"}, {"workflow_id", "wf-checkout-incidents"},
-			{"log_id", "log-" + strconv.FormatInt(n.Add(1), 10)}, {"timestamp", time.Now().UTC().Format(time.RFC3339Nano)},
-		}
-	}
-	rawKey := prefix + "raw"
-	raw := func() error {
-		var values []string
-		for _, f := range entry() {
-			values = append(values, f.Name, f.Value)
-		}
-		return c.XAdd(ctx, &redis.XAddArgs{Stream: rawKey, MaxLen: maxLen, Approx: true, Values: values}).Err()
-	}
-	appendTo := func(s *Store) func() error {
-		return func() error {
-			fields := entry()
-			_, err := s.Append(ctx, Append{Stream: keyspace.AuditLog, Fields: fields, IdemID: fields[6].Value,
-				Fingerprint: strings.Repeat("f", 64), Notice: fields[:3]})
-			return err
-		}
-	}
+	w := benchWriters(ctx, c, prefix+"raw", maxLen)
+	raw, appendTo := w.raw, w.appendTo
 	redisCPU := func() time.Duration {
 		info, err := c.Info(ctx, "cpu").Result()
 		if err != nil {
@@ -130,5 +83,42 @@ func BenchmarkAppendConcurrently(b *testing.B) {
 			{Name: "chained, one append_batch.lua a turn", Unit: "coalesced_entries/s", Run: appendTo(coalesced), Conc: conc, ServerCPU: redisCPU},
 			{Name: "chained, a pipeline of append.lua", Unit: "pipelined_entries/s", Run: appendTo(pipelined), Conc: conc, ServerCPU: redisCPU},
 		})
+	}
+}
+
+// writers are the series of the Append benchmarks: a typical audit entry
+// (a log_id each) by raw XADD … MAXLEN ~ to rawKey, and by a Store's
+// Append; both are safe for concurrent use.
+type writers struct {
+	raw      func() error
+	appendTo func(s *Store) func() error
+}
+
+func benchWriters(ctx context.Context, c redis.UniversalClient, rawKey string, maxLen int64) writers {
+	var n atomic.Int64
+	entry := func() []Field {
+		return []Field{
+			{"module", "planner-agent"}, {"procedure", "select_tool"}, {"status", "ok"},
+			{"inputs", `{"query":"summarise the open incidents of service checkout","top_k":5,"filters":{"severity":["high","critical"],"since":"24h"}}`},
+			{"session_id", "sess-7f3a9c"}, {"workflow_id", "wf-checkout-incidents"},
+			{"log_id", "log-" + strconv.FormatInt(n.Add(1), 10)}, {"timestamp", time.Now().UTC().Format(time.RFC3339Nano)},
+		}
+	}
+	return writers{
+		raw: func() error {
+			var values []string
+			for _, f := range entry() {
+				values = append(values, f.Name, f.Value)
+			}
+			return c.XAdd(ctx, &redis.XAddArgs{Stream: rawKey, MaxLen: maxLen, Approx: true, Values: values}).Err()
+		},
+		appendTo: func(s *Store) func() error {
+			return func() error {
+				fields := entry()
+				_, err := s.Append(ctx, Append{Stream: keyspace.AuditLog, Fields: fields, IdemID: fields[6].Value,
+					Fingerprint: strings.Repeat("f", 64), Notice: fields[:3]})
+				return err
+			}
+		},
 	}
 }
