@@ -14,6 +14,7 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/fault"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/stream"
+	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
 
 // scripts counts the script calls Redis ran, by script: "append" and
@@ -23,7 +24,7 @@ type scripts struct {
 	n  map[string]int
 }
 
-func countScripts(c *redis.Client) *scripts {
+func countScripts(c interface{ AddHook(redis.Hook) }) *scripts {
 	s := &scripts{n: map[string]int{}}
 	c.AddHook(s)
 	return s
@@ -250,4 +251,34 @@ func TestOneIDTwiceInATurnIsADuplicateOrAConflictOfTheFirst(t *testing.T) {
 		}
 		verifyChain(t, c, keys, 1)
 	})
+}
+
+// On Redis Cluster a turn is one append_batch.lua call too: the stream,
+// its chain head and its entries' idempotency records share a slot.
+func TestATurnOnRedisClusterIsOneScriptCallAndTheChainVerifies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster; not in the -short tier")
+	}
+	cl := testredis.StartCluster(t, testredis.ClusterOptions{ReplicasPerMaster: -1})
+	c := cl.Client(t)
+	keys := keyspace.Keyspace{Prefix: "mcp:"}
+	s := chainedStore(c, keys, nil)
+	if _, err := s.Append(context.Background(), auditEntry("K1", "ok")); err != nil {
+		t.Fatal(err)
+	}
+	n := countScripts(c)
+	got := oneTurn(t, s, []stream.Append{auditEntry("K2", "ok"), auditEntry("", "ok"), auditEntry("K3", "ok"), auditEntry("K1", "ok")})
+	for i, g := range got {
+		if g.err != nil {
+			t.Fatalf("append %d: %v", i, g.err)
+		}
+	}
+	if !got[3].out.Duplicate {
+		t.Errorf("the retry of K1 = %+v, want a duplicate", got[3].out)
+	}
+	// The retry of K1 is found a duplicate, so the turn is relinked once.
+	if appends, batches := n.take(); appends != 0 || batches != 2 {
+		t.Errorf("the turn ran %d append.lua and %d append_batch.lua calls, want 0 and 2", appends, batches)
+	}
+	verifyChain(t, c, keys, 4)
 }
