@@ -271,13 +271,9 @@ func (c *chainer) flushPipeline(ctx context.Context, live []*pending) []*pending
 			if state, _ := res[1].(int64); state == 3 {
 				head, _ := res[2].(string)
 				c.head = head
-				p.attempts++
-				if p.attempts >= maxAttempts {
-					p.finish(Appended{}, &fault.Error{Code: fault.Unavailable,
-						Message: fmt.Sprintf("append to %s: other writers kept moving the chain head (%d attempts); try again", c.key, p.attempts)})
-					continue
+				if c.again(p) {
+					retry = append(retry, p)
 				}
-				retry = append(retry, p)
 				continue
 			}
 		}
@@ -293,6 +289,18 @@ func (c *chainer) flushPipeline(ctx context.Context, live []*pending) []*pending
 		p.finish(out, err)
 	}
 	return retry
+}
+
+// again counts one more attempt of p, which missed the head, and reports
+// whether to send it again: past maxAttempts p fails instead.
+func (c *chainer) again(p *pending) bool {
+	p.attempts++
+	if p.attempts >= maxAttempts {
+		p.finish(Appended{}, &fault.Error{Code: fault.Unavailable,
+			Message: fmt.Sprintf("append to %s: other writers kept moving the chain head (%d attempts); try again", c.key, p.attempts)})
+		return false
+	}
+	return true
 }
 
 // knowHead reads the chain head, unless the last one seen is known to be

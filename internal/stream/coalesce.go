@@ -126,13 +126,9 @@ func (c *chainer) flushCoalesced(ctx context.Context, live []*pending) (retry []
 		for i, p := range live {
 			st, _ := res[3+3*i].(int64)
 			p.dup = st == 1
-			p.attempts++
-			if p.attempts >= maxAttempts {
-				p.finish(Appended{}, &fault.Error{Code: fault.Unavailable,
-					Message: fmt.Sprintf("append to %s: other writers kept moving the chain head (%d attempts); try again", c.key, p.attempts)})
-				continue
+			if c.again(p) {
+				retry = append(retry, p)
 			}
-			retry = append(retry, p)
 		}
 		return retry, true
 	case 2:
