@@ -27,10 +27,11 @@ type Series struct {
 }
 
 // Rounds runs every series 2000 times a round (shared by Conc goroutines)
-// for 7 rounds, the series taking turns (each round starting with the next one), so load from
-// elsewhere falls on all alike; it prints each one's median calls/s, this
-// process's CPU per call and the ratio to the first, the baseline, and
-// reports the medians as b's metrics.
+// for 7 rounds, the series taking turns (each round starting with the next
+// one), so load from elsewhere falls on all alike; it prints each one's
+// median calls/s, this process's CPU per call (and Redis's, with
+// ServerCPU) and the ratio to the first, the baseline, and reports the
+// medians as b's metrics.
 func Rounds(b *testing.B, what string, ss []*Series) {
 	b.Helper()
 	const rounds, per = 7, 2000
