@@ -47,13 +47,15 @@ const maxRecordsInFlight = 256
 //
 // The record is built before the call's answer is sent. With Wait it is
 // also written first (one more round trip per call); without, it is
-// written in the background, at most maxRecordsInFlight at a time, and
-// records written at once go to Redis together (the chain's one pipeline
-// per batch): the call's answer does not wait for its record. A record
-// Redis cannot take is logged and counted (Failed), never dropped
+// written in the background, at most maxRecordsInFlight at a time: on a
+// chained stream it waits up to the chain's linger (1 ms) for the records
+// of the calls ending after it, and they go to Redis as one turn
+// (stream.Store.Enqueue). The call's answer does not wait for its record.
+// A record Redis cannot take is logged and counted (Failed), never dropped
 // unannounced; Close waits for those in flight. What a crash (SIGKILL,
 // power) can lose is the records in flight then: those of the calls
-// answered in the last round trip to Redis, at most maxRecordsInFlight.
+// answered in the last millisecond and the round trip after it, at most
+// maxRecordsInFlight.
 type Auditor struct {
 	d       *Deps
 	timeout time.Duration
@@ -130,27 +132,25 @@ func (a *Auditor) Observe(ctx context.Context, c mcpkit.Call) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	if a.wait {
 		defer cancel()
-		a.done(c.Tool, a.d.enqueue(ctx, r))
+		_, err := a.d.write(ctx, r)
+		a.done(c.Tool, err)
 		return
 	}
 	a.slots <- struct{}{}
 	a.running.Add(1)
-	// Handed on here, in the order the calls end; only the wait for Redis
-	// is in the background.
-	wait := a.d.enqueue(ctx, r)
-	go func() {
-		defer func() {
-			cancel()
-			<-a.slots
-			a.running.Done()
-		}()
-		a.done(c.Tool, wait)
-	}()
+	// Handed on here, in the order the calls end; the outcome comes back
+	// on the goroutine that sent the record, with no goroutine per record
+	// waiting for it.
+	a.d.enqueue(ctx, r, func(_ stream.Written, err error) {
+		cancel()
+		a.done(c.Tool, err)
+		<-a.slots
+		a.running.Done()
+	})
 }
 
-// done waits for a record's write and reports a failure.
-func (a *Auditor) done(tool string, wait func() (stream.Written, error)) {
-	if _, err := wait(); err != nil {
+func (a *Auditor) done(tool string, err error) {
+	if err != nil {
 		a.failed()
 		a.log.Warn("tool call not audited", "tool", tool, "err", err)
 	}

@@ -123,9 +123,10 @@ func (d *Deps) writeBatch(ctx context.Context, name string, rs []stream.Record) 
 }
 
 // enqueue is write that does not wait for Redis (stream.Writer.Enqueue):
-// the record is handed on before it returns.
-func (d *Deps) enqueue(ctx context.Context, r stream.Record) func() (stream.Written, error) {
-	return d.writer(ctx, &r).Enqueue(ctx, r)
+// the record is handed on before it returns, and then is told of the
+// outcome; it must not block.
+func (d *Deps) enqueue(ctx context.Context, r stream.Record, then func(stream.Written, error)) {
+	d.writer(ctx, &r).Enqueue(ctx, r, then)
 }
 
 // writer stamps r with the call's provenance, unless it is stamped, and

@@ -267,7 +267,8 @@ func callRecords(t *testing.T, rdb *redis.Client, prefix string) []redis.XMessag
 
 // settled waits until the audit stream under prefix stops growing: the
 // server writes its call records in the background (audit.tool_calls_wait
-// false), each within a round trip or two of the call's answer.
+// false), each within a millisecond and a round trip or two of the call's
+// answer.
 func settled(t *testing.T, rdb *redis.Client, prefix string) {
 	t.Helper()
 	last := int64(-1)

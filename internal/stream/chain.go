@@ -37,6 +37,13 @@ const (
 	// maxAttempts bounds how often one entry is rehashed because other
 	// writers moved the head first.
 	maxAttempts = 64
+	// linger is how long an enqueued entry (a call record) waits for
+	// others to join its turn before a goroutine sends them: at one call
+	// at a time a call takes a few hundred µs, so a turn carries several
+	// records as one append_batch.lua call instead of one round trip
+	// each. A waited-for append arriving meanwhile sends them at once,
+	// with its own entry (submit); so does a full turn.
+	linger = time.Millisecond
 )
 
 type chainer struct {
@@ -46,8 +53,11 @@ type chainer struct {
 	mu    sync.Mutex
 	queue []*pending
 	// running: a flusher (a caller of append, or a goroutine) is sending
-	// the queue.
+	// the queue, or timer is about to start one.
 	running bool
+	// timer, when not nil, starts the goroutine that sends what was
+	// enqueued, once linger has passed (enqueue).
+	timer *time.Timer
 
 	// head is the last head seen; only the flusher touches it.
 	head      string // hash
@@ -62,8 +72,12 @@ type pending struct {
 	attempts int
 	// dup: the entry is expected to be a duplicate, as Redis last found
 	// it when its turn was sent as one append_batch.lua call (coalesce.go).
-	dup  bool
+	dup bool
+	// done closes with the outcome; an entry enqueued with then has no
+	// done: then is told of the outcome instead, on the flusher's
+	// goroutine.
 	done chan struct{}
+	then func(Appended, error)
 	out  Appended
 	err  error
 	// batch, when set, is an AppendBatch in the queue: it is sent alone,
@@ -88,7 +102,7 @@ func (c *chainer) append(ctx context.Context, sc *script, fields []Field) (Appen
 func (c *chainer) submit(p *pending) {
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
-	if c.running {
+	if c.running && !c.claimTimer() {
 		c.mu.Unlock()
 		return
 	}
@@ -98,18 +112,41 @@ func (c *chainer) submit(p *pending) {
 	}
 }
 
+// claimTimer stops a lingering turn's timer, so that the caller sends the
+// turn itself, and reports whether it did; mu is held.
+func (c *chainer) claimTimer() bool {
+	if c.timer == nil || !c.timer.Stop() {
+		return false
+	}
+	c.timer = nil
+	return true
+}
+
 // enqueue puts an entry on the queue, in the order of the calls, and
-// returns at once.
-func (c *chainer) enqueue(ctx context.Context, sc *script, fields []Field) *pending {
+// returns at once; when no flusher is running, one starts after linger.
+// then is told of the entry's outcome on the flusher's goroutine, so it
+// must not block.
+func (c *chainer) enqueue(ctx context.Context, sc *script, fields []Field, then func(Appended, error)) {
 	p := c.pending(ctx, sc, fields)
+	p.done, p.then = nil, then
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
-	if !c.running {
+	switch {
+	case !c.running:
 		c.running = true
+		c.timer = time.AfterFunc(c.s.linger, c.fire)
+	case len(c.queue) >= maxBatch && c.claimTimer():
 		go c.run()
 	}
 	c.mu.Unlock()
-	return p
+}
+
+// fire starts the turn of what was enqueued once linger has passed.
+func (c *chainer) fire() {
+	c.mu.Lock()
+	c.timer = nil
+	c.mu.Unlock()
+	c.run()
 }
 
 // pending makes the queue entry of an append.
@@ -198,6 +235,10 @@ func (c *chainer) flushNext(own *pending) bool {
 
 func (p *pending) finish(out Appended, err error) {
 	p.out, p.err = out, err
+	if p.then != nil {
+		p.then(out, err)
+		return
+	}
 	close(p.done)
 }
 

@@ -1,6 +1,9 @@
 package stream
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // QuoteForTest is writeJSONString's output for s.
 func QuoteForTest(s string) string {
@@ -30,3 +33,10 @@ func HoldChainForTest(s *Store, stream string) (queued func() int, release func(
 	}
 	return queued, func() { go c.run() }
 }
+
+// SetLingerForTest sets how long s's enqueued entries wait for others
+// before they are sent.
+func SetLingerForTest(s *Store, d time.Duration) { s.linger = d }
+
+// MaxBatch is the most entries one turn of a chain sends.
+const MaxBatch = maxBatch

@@ -58,6 +58,8 @@ type Store struct {
 	// append.lua calls, never as one append_batch.lua call (coalesce.go):
 	// BenchmarkAppendConcurrently sets it to time the two side by side.
 	pipelineOnly bool
+	// linger: see the constant; a test sets it longer.
+	linger time.Duration
 }
 
 // WithShardedPubSub sends each notice with SPUBLISH on the stream's
@@ -91,7 +93,7 @@ type Link struct {
 
 // NewStore returns a Store. maxLen gives each stream's MAXLEN ~ retention.
 func NewStore(c Client, keys keyspace.Keyspace, maxLen func(stream string) int64, idemTTL time.Duration, opts ...Option) *Store {
-	s := &Store{rdb: c, keys: keys, maxLen: maxLen, idemTTL: idemTTL, chains: map[string]*chainer{}}
+	s := &Store{rdb: c, keys: keys, maxLen: maxLen, idemTTL: idemTTL, chains: map[string]*chainer{}, linger: linger}
 	for _, o := range opts {
 		o(s)
 	}
@@ -166,31 +168,24 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 
 // Enqueue is Append that does not wait (stream.Enqueuer): on a chained
 // stream the entry joins the chain's queue before Enqueue returns, so
-// entries enqueued one after another are linked in that order and sent in
-// one pipeline; on another stream the append runs in the background.
-func (s *Store) Enqueue(ctx context.Context, a Append) func() (Appended, error) {
+// entries enqueued one after another are linked in that order and sent
+// together (chainer.enqueue, after linger); on another stream the append
+// runs in the background. then is told of the outcome, on the goroutine
+// that sent the entry: it must not block.
+func (s *Store) Enqueue(ctx context.Context, a Append, then func(Appended, error)) {
 	sc, err := s.script(a)
 	if err != nil {
-		return func() (Appended, error) { return Appended{}, err }
+		then(Appended{}, err)
+		return
 	}
 	if c := s.chains[a.Stream]; c != nil {
-		p := c.enqueue(ctx, sc, a.Fields)
-		return func() (Appended, error) { return p.wait(ctx, c.key) }
+		c.enqueue(ctx, sc, a.Fields, then)
+		return
 	}
-	type result struct {
-		out Appended
-		err error
-	}
-	done := make(chan result, 1)
 	go func() {
 		res, err := appendScript.Run(ctx, s.rdb, sc.keys, sc.args...).Slice()
-		out, err := sc.outcome(res, err)
-		done <- result{out, err}
+		then(sc.outcome(res, err))
 	}()
-	return func() (Appended, error) {
-		r := <-done
-		return r.out, r.err
-	}
 }
 
 func (s *Store) script(a Append) (*script, error) {

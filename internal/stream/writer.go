@@ -123,28 +123,27 @@ func (w Writer) Write(ctx context.Context, r Record) (Written, error) {
 
 // Enqueuer is an Appender that can take an append without waiting for it:
 // Enqueue hands it on in the order of the calls (on a chained stream, to
-// its one pipeline), and the func it returns waits for the outcome.
+// its queue) and tells then of the outcome.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, a Append) func() (Appended, error)
+	Enqueue(ctx context.Context, a Append, then func(Appended, error))
 }
 
 // Enqueue is Write that does not wait: the record is checked, filled and
 // handed to the Appender before it returns (in the order of the calls,
-// when the Appender is an Enqueuer), and the func it returns waits for the
-// outcome. Written this way, records sent one after another go to Redis
-// together.
-func (w Writer) Enqueue(ctx context.Context, r Record) func() (Written, error) {
+// when the Appender is an Enqueuer), and then is told of the outcome, on
+// whichever goroutine has it (so it must not block). Written this way,
+// records sent one after another go to Redis together.
+func (w Writer) Enqueue(ctx context.Context, r Record, then func(Written, error)) {
 	a, done, err := w.prepare(r)
 	if err != nil {
-		return func() (Written, error) { return Written{}, err }
+		then(Written{}, err)
+		return
 	}
-	var wait func() (Appended, error)
 	if e, ok := w.Appender.(Enqueuer); ok {
-		wait = e.Enqueue(ctx, a)
-	} else {
-		wait = func() (Appended, error) { return w.Appender.Append(ctx, a) }
+		e.Enqueue(ctx, a, func(out Appended, err error) { then(done(out, err)) })
+		return
 	}
-	return func() (Written, error) { return done(wait()) }
+	go func() { then(done(w.Appender.Append(ctx, a))) }()
 }
 
 // BatchAppender appends a batch of entries of one stream in one step: a
