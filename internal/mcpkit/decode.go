@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -105,10 +106,16 @@ type decoder struct {
 	patterns map[string]*regexp.Regexp
 	// stamped are names the server sets on what the tool writes.
 	stamped []string
+	// fields, when not nil, says where each argument goes in the target
+	// struct (fields.go), so a valid call is decoded member by member
+	// from the split arguments; nil decodes the whole object with
+	// json.Unmarshal.
+	fields map[string]field
 }
 
-func newDecoder(s *jsonschema.Schema, stamped []string) *decoder {
+func newDecoder(s *jsonschema.Schema, stamped []string, target reflect.Type) *decoder {
 	d := &decoder{schema: s, patterns: map[string]*regexp.Regexp{}, known: map[string]string{}, stamped: stamped}
+	d.fields = fieldsOf(target, s)
 	for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
 		d.names = append(d.names, pair.Key)
 		d.known[pair.Key] = pair.Key
@@ -199,10 +206,21 @@ func (d *decoder) Decode(raw []byte, target any) error {
 	if err := p.err(); err != nil {
 		return err
 	}
+	if d.fields != nil {
+		return d.fill(target, args, order)
+	}
 	if err := json.Unmarshal(raw, target); err != nil {
 		return fault.Invalidf("arguments", "%v", err)
 	}
 	return nil
+}
+
+// decodeWhole is the last step of Decode as json.Unmarshal of the whole
+// object, for the test that holds fill to it.
+func (d *decoder) decodeWhole(raw []byte, target any) error {
+	whole := *d
+	whole.fields = nil
+	return whole.Decode(raw, target)
 }
 
 // maxListed bounds how many unknown argument names one error lists.
@@ -396,11 +414,8 @@ func (d *decoder) checkItems(p *problems, name string, s *jsonschema.Schema, raw
 	if s.Items == nil && s.MinItems == nil && s.MaxItems == nil {
 		return
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		p.add(name, "is not a valid JSON array")
-		return
-	}
+	// raw is part of the arguments, which splitObject found valid.
+	items := arrayItems(raw)
 	n := uint64(len(items))
 	switch {
 	case s.MinItems != nil && n < *s.MinItems:

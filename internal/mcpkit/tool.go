@@ -74,6 +74,11 @@ type Tool struct {
 	secret []string
 	// unavailable is Spec.Unavailable.
 	unavailable string
+	// decodeBoth decodes args as Decode does (member by member, fill) and
+	// with json.Unmarshal of the whole object, for the test that holds
+	// the two equal.
+	decodeBoth func(args []byte) (fields, whole any, errFields, errWhole error)
+	byField    bool
 	// Gate, when set, decides before anything else whether the caller may
 	// call the tool at all (the server's tools.* settings, the
 	// credential's scopes): an error, a fault.Forbidden, is the call's
@@ -108,7 +113,7 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 		IdempotentHint:  mcp.ToBoolPtr(h.Idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(h.OpenWorld),
 	}
-	dec := newDecoder(in, spec.Stamped)
+	dec := newDecoder(in, spec.Stamped, reflect.TypeFor[In]())
 	run := func(ctx context.Context, args []byte, timeout time.Duration) (any, any, error) {
 		var v In
 		if err := dec.Decode(args, &v); err != nil {
@@ -136,7 +141,14 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 			_, out, err := run(ctx, args, timeout)
 			return out, err
 		},
-		run:         run,
+		run: run,
+		decodeBoth: func(args []byte) (any, any, error, error) {
+			var f, w In
+			ef := dec.Decode(args, &f)
+			ew := dec.decodeWhole(args, &w)
+			return &f, &w, ef, ew
+		},
+		byField:     dec.fields != nil,
 		secret:      spec.Secret,
 		unavailable: spec.Unavailable,
 	}

@@ -43,6 +43,27 @@ func BenchmarkStdioAuditLog(b *testing.B) {
 	})
 }
 
+// BenchmarkStdioAppendBatch is one tools/call append_batch round trip of
+// batchSize audit_log entries (each with a log_id of its own) over Stdio,
+// as BenchmarkStdioAuditLog; ns/entry and cpu-µs/entry are per entry.
+func BenchmarkStdioAppendBatch(b *testing.B) {
+	const batchSize = 100
+	a := benchApp(b, "stdio")
+	stdioRoundTrips(b, a.ServeStdio, func(i int) string {
+		var m strings.Builder
+		fmt.Fprintf(&m, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"append_batch","arguments":{"stream":"audit_log_stream","entries":[`, i+1)
+		for k := range batchSize {
+			if k > 0 {
+				m.WriteByte(',')
+			}
+			fmt.Fprintf(&m, `{"module":"planner-agent","procedure":"select_tool","status":"ok","inputs":{"query":"summarise the open incidents of service checkout","top_k":5,"filters":{"severity":["high","critical"],"since":"24h"},"include_resolved":false},"session_id":"sess-7f3a9c","workflow_id":"wf-checkout-incidents","log_id":"bench-%d-%d"}`, i, k)
+		}
+		m.WriteString("]}}}\n")
+		return m.String()
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/entry")
+}
+
 // BenchmarkHTTPAuditLog is one tools/call audit_log POST over Streamable
 // HTTP (a session open) to the server the app builds, per-call audit off,
 // against the shared Redis. Its allocs/op count the client's too (the
