@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -38,11 +39,18 @@ func batchBench(o options, size int) error {
 		return err
 	}
 	defer done()
-	std, err := startStdio(ctx, b.base.with(b.prefix+"batch:").command())
+	s := b.base.with(b.prefix + "batch:")
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		s.profile = filepath.Join(o.profile, "stdio-batch.pprof")
+	}
+	std, err := startStdio(ctx, s.command())
 	if err != nil {
 		return fmt.Errorf("stdio server: %w", err)
 	}
-	defer std.close()
+	defer std.close() // once: a second close is a no-op
 	raw := b.prefix + "raw:audit_log_stream"
 	per := o.n / o.rounds / size * size // entries per round, whole batches
 	rows := []struct {
@@ -92,6 +100,13 @@ func batchBench(o options, size int) error {
 		fmt.Printf("  %-58s %8.0f entries/s  ×raw %.2f\n", row.label, median(row.rates), median(row.rates)/floor)
 	}
 	fmt.Printf("\ntarget: append_batch entries/s ÷ raw XADD floor, c=1: %.2f×, want ≥ 1×: %s\n", batched/floor, verdict(batched >= floor))
+	if o.profile != "" {
+		// The server writes its profile as it exits.
+		if _, err := std.close(); err != nil {
+			return err
+		}
+		printProfiles(b.base.bin, o.profile)
+	}
 	return nil
 }
 
