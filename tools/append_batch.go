@@ -174,7 +174,8 @@ func appendBatch(d *Deps) mcpkit.Tool {
 			recs := make([]stream.Record, len(in.Entries))
 			var errs []error
 			for i, raw := range in.Entries {
-				v, err := k.check.Call(ctx, raw, time.Minute)
+				// raw is part of the arguments Decode found valid JSON.
+				v, err := k.check.CallOnValidJSON(ctx, raw, time.Minute)
 				if err != nil {
 					if errs = append(errs, k.inEntry(i, err)); len(errs) == maxBatchErrors {
 						break

@@ -165,11 +165,17 @@ func (p problems) err() error {
 // Decode validates raw arguments against the schema and decodes them into
 // target. Every problem found is reported in one error naming the fields.
 func (d *decoder) Decode(raw []byte, target any) error {
+	return d.decode(raw, target, false)
+}
+
+// decode is Decode; valid says raw is known to be valid JSON (a part of
+// arguments Decode has checked), so it is not checked again.
+func (d *decoder) decode(raw []byte, target any, valid bool) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		raw = []byte("{}")
 	}
-	args, order, err := splitObject(raw, d.known)
+	args, order, err := splitObject(raw, d.known, valid)
 	if err != nil {
 		return err
 	}
@@ -281,15 +287,16 @@ func clip(s string) string {
 }
 
 // splitObject reads a JSON object into its members, in order, rejecting
-// anything else and duplicate names. It validates once, then walks the
+// anything else and duplicate names. It validates once (unless the caller
+// knows raw to be valid), then walks the
 // members by hand: the token API of encoding/json costs several times more
 // on the hot path of every call. A name spelt plainly as one of known is
 // that string.
-func splitObject(raw []byte, known map[string]string) (map[string]json.RawMessage, []string, error) {
+func splitObject(raw []byte, known map[string]string, valid bool) (map[string]json.RawMessage, []string, error) {
 	if raw[0] != '{' {
 		return nil, nil, fault.Invalidf("arguments", "must be a JSON object of named arguments")
 	}
-	if !json.Valid(raw) {
+	if !valid && !json.Valid(raw) {
 		var v any
 		err := json.Unmarshal(raw, &v)
 		return nil, nil, fault.Invalidf("arguments", "not valid JSON: %v", err)

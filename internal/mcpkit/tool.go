@@ -66,6 +66,10 @@ type Tool struct {
 	// Call runs the tool on raw JSON arguments; once they are valid, the
 	// call runs under a deadline of timeout (plus the tool's budget).
 	Call func(ctx context.Context, args []byte, timeout time.Duration) (any, error)
+	// CallOnValidJSON is Call on args known to be valid JSON text (part of
+	// arguments already decoded, as an append_batch entry is), which is
+	// then not checked for JSON syntax again; everything else is checked.
+	CallOnValidJSON func(ctx context.Context, args []byte, timeout time.Duration) (any, error)
 
 	// run is Call that also returns the decoded input (nil when the
 	// arguments are invalid), for record.
@@ -114,9 +118,9 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 		OpenWorldHint:   mcp.ToBoolPtr(h.OpenWorld),
 	}
 	dec := newDecoder(in, spec.Stamped, reflect.TypeFor[In]())
-	run := func(ctx context.Context, args []byte, timeout time.Duration) (any, any, error) {
+	run := func(ctx context.Context, args []byte, timeout time.Duration, valid bool) (any, any, error) {
 		var v In
-		if err := dec.Decode(args, &v); err != nil {
+		if err := dec.decode(args, &v, valid); err != nil {
 			return nil, nil, err
 		}
 		if c, ok := any(&v).(interface{ Check() error }); ok {
@@ -138,10 +142,16 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 	t := Tool{
 		Def: def,
 		Call: func(ctx context.Context, args []byte, timeout time.Duration) (any, error) {
-			_, out, err := run(ctx, args, timeout)
+			_, out, err := run(ctx, args, timeout, false)
 			return out, err
 		},
-		run: run,
+		CallOnValidJSON: func(ctx context.Context, args []byte, timeout time.Duration) (any, error) {
+			_, out, err := run(ctx, args, timeout, true)
+			return out, err
+		},
+		run: func(ctx context.Context, args []byte, timeout time.Duration) (any, any, error) {
+			return run(ctx, args, timeout, false)
+		},
 		decodeBoth: func(args []byte) (any, any, error, error) {
 			var f, w In
 			ef := dec.Decode(args, &f)
