@@ -115,15 +115,11 @@ func (a *Auditor) Observe(ctx context.Context, c mcpkit.Call) {
 		rec.ErrorCode = mcpkit.Name(fault.CodeOf(c.Err))
 		rec.Error = clip.String(c.Message, maxErrorBytes)
 	}
-	if c.Valid {
+	if c.Valid && c.StringArg != nil {
 		// Copy the ids of a valid call, so read_stream filters find it.
-		var ids struct {
-			WorkflowID mcpkit.Name `json:"workflow_id"`
-			SessionID  mcpkit.Name `json:"session_id"`
-			UserID     mcpkit.Name `json:"user_id"`
-		}
-		_ = json.Unmarshal(c.Args, &ids)
-		rec.WorkflowID, rec.SessionID, rec.UserID = ids.WorkflowID, ids.SessionID, ids.UserID
+		rec.WorkflowID = mcpkit.Name(c.StringArg("workflow_id"))
+		rec.SessionID = mcpkit.Name(c.StringArg("session_id"))
+		rec.UserID = mcpkit.Name(c.StringArg("user_id"))
 	}
 	// The record is written even when the call's own context was
 	// cancelled or ran out.

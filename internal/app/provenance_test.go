@@ -308,3 +308,27 @@ func TestCallRecordsOfEveryToolSayWhatHappenedAndNeverKeepALockToken(t *testing.
 		})
 	}
 }
+
+// A call record carries the workflow_id, session_id and user_id of a valid
+// call as the tool decoded them (escapes undone), so read_stream's filters
+// find it; a call whose arguments were refused carries none of them.
+func TestACallRecordCarriesTheIdsOfAValidCall(t *testing.T) {
+	h := newHarness(t, nil)
+	h.ok("emit_workflow_event", `{"workflow_id":"wf-\u0031","phase":"p","event_type":"e"}`)
+	h.ok("submit_feedback", `{"feedback":"fine","session_id":"s\"1","user_id":"u1"}`)
+	h.ok("read_stream", `{"stream":"user_feedback","start":"-","count":5,"session_id":"s2","user_id":"u2"}`)
+	h.fails("emit_workflow_event", `{"workflow_id":"wf-9","phase":"p"}`)
+	var got []string
+	for _, e := range h.entries(keyspace.AuditLog) {
+		got = append(got, fmt.Sprintf("%v workflow_id=%v session_id=%v user_id=%v", e.Values["procedure"], e.Values["workflow_id"], e.Values["session_id"], e.Values["user_id"]))
+	}
+	want := []string{
+		"emit_workflow_event workflow_id=wf-1 session_id=<nil> user_id=<nil>",
+		`submit_feedback workflow_id=<nil> session_id=s"1 user_id=u1`,
+		"read_stream workflow_id=<nil> session_id=s2 user_id=u2",
+		"emit_workflow_event workflow_id=<nil> session_id=<nil> user_id=<nil>",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the call records hold\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

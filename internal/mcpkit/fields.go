@@ -166,3 +166,24 @@ func arrayItems(raw []byte) [][]byte {
 	}
 	return items
 }
+
+// stringField is v's string argument name as decoded, "" when the input
+// has no string argument of that name.
+func (d *decoder) stringField(v reflect.Value, name string) string {
+	f, ok := d.fields[name]
+	if !ok || f.kind != kindString {
+		return ""
+	}
+	return v.FieldByIndex(f.index).String()
+}
+
+// stringMember is the string member name of args, a JSON object, as
+// json.Unmarshal would decode it; "" when there is none.
+func stringMember(args []byte, name string) string {
+	var m map[string]json.RawMessage
+	var s string
+	if json.Unmarshal(args, &m) == nil {
+		_ = json.Unmarshal(m[name], &s)
+	}
+	return s
+}

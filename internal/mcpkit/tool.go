@@ -83,6 +83,8 @@ type Tool struct {
 	// the two equal.
 	decodeBoth func(args []byte) (fields, whole any, errFields, errWhole error)
 	byField    bool
+	// stringArg is Call.StringArg of a call whose input decoded to in.
+	stringArg func(in any, args []byte, name string) string
 	// Gate, when set, decides before anything else whether the caller may
 	// call the tool at all (the server's tools.* settings, the
 	// credential's scopes): an error, a fault.Forbidden, is the call's
@@ -158,7 +160,13 @@ func New[In, Out any](spec Spec[In, Out]) Tool {
 			ew := dec.decodeWhole(args, &w)
 			return &f, &w, ef, ew
 		},
-		byField:     dec.fields != nil,
+		byField: dec.fields != nil,
+		stringArg: func(in any, args []byte, name string) string {
+			if v, ok := in.(*In); ok && dec.fields != nil {
+				return dec.stringField(reflect.ValueOf(v).Elem(), name)
+			}
+			return stringMember(args, name)
+		},
 		secret:      spec.Secret,
 		unavailable: spec.Unavailable,
 	}
@@ -194,6 +202,9 @@ type Call struct {
 	Inputs, Outputs map[string]any
 	// Secret names the arguments a record must never keep.
 	Secret []string
+	// StringArg, for a valid call, is its string argument of that name
+	// as decoded ("" when it has none); nil when the call is not valid.
+	StringArg func(name string) string
 }
 
 // Observer is told of every finished call, e.g. to audit it.
@@ -254,6 +265,9 @@ func (t Tool) Handler(obs Observer, timeout time.Duration, log *slog.Logger) ser
 		if obs != nil {
 			c := Call{Tool: t.Def.Name, Args: args, Duration: time.Since(start), Err: err, Message: msg, Result: out,
 				Valid: in != nil, Provenance: prov, Secret: t.secret}
+			if in != nil && t.stringArg != nil {
+				c.StringArg = func(name string) string { return t.stringArg(in, args, name) }
+			}
 			if t.record != nil && in != nil {
 				res := out
 				if err != nil {
