@@ -201,14 +201,15 @@ func (w Writer) prepare(r Record) (Append, func(Appended, error) (Written, error
 	if w.Now != nil {
 		now = w.Now()
 	}
-	if err := w.normalise(r.Timestamp, now); err != nil {
+	stamp := Timestamp(now)
+	if err := w.normalise(r.Timestamp, now, stamp); err != nil {
 		return Append{}, nil, err
 	}
 	idem := *r.ID
 	if idem == "" {
 		*r.ID = NewID()
 	}
-	r.Stamp.RecordedAt = Timestamp(now)
+	r.Stamp.RecordedAt = stamp
 	fields, err := Encode(r.Value)
 	if err != nil {
 		return Append{}, nil, fault.Invalidf("arguments", "%v", err)
@@ -236,12 +237,12 @@ func (w Writer) prepare(r Record) (Append, func(Appended, error) (Written, error
 	}, nil
 }
 
-// normalise fills an absent timestamp with now, and puts a caller's in the
-// server's form (RFC 3339, UTC, milliseconds), refusing one further ahead
-// of now than the clock skew allows.
-func (w Writer) normalise(ts *string, now time.Time) error {
+// normalise fills an absent timestamp with stamp (now in the server's
+// form), and puts a caller's in that form (RFC 3339, UTC, milliseconds),
+// refusing one further ahead of now than the clock skew allows.
+func (w Writer) normalise(ts *string, now time.Time, stamp string) error {
 	if *ts == "" {
-		*ts = Timestamp(now)
+		*ts = stamp
 		return nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, *ts)
@@ -254,7 +255,7 @@ func (w Writer) normalise(ts *string, now time.Time) error {
 	}
 	if ahead := t.Sub(now); ahead > skew {
 		return fault.Invalidf("timestamp", "%s is %s ahead of the server's clock (%s), more than audit.max_clock_skew (%s) allows; give the time it happened, or leave timestamp out for the server's",
-			*ts, ahead.Round(time.Second), Timestamp(now), skew)
+			*ts, ahead.Round(time.Second), stamp, skew)
 	}
 	*ts = Timestamp(t)
 	return nil
