@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mcp-redis/mcp-redis/internal/app"
@@ -17,24 +16,6 @@ import (
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
 )
-
-// lockedBuffer is a log destination safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A call record Redis refuses (here the audit stream's key holds a
 // string) is logged as "tool call not audited" and counted in
@@ -50,7 +31,7 @@ func TestACallRecordRedisRefusesIsLoggedAndCounted(t *testing.T) {
 			cfg.Redis.URL = testredis.URL()
 			cfg.Redis.Prefix = prefix
 			cfg.Audit.ToolCallsWait = wait
-			var logs lockedBuffer
+			var logs testredis.Buffer
 			a, err := app.New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
 				t.Fatal(err)
