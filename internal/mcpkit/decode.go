@@ -288,10 +288,9 @@ func clip(s string) string {
 
 // splitObject reads a JSON object into its members, in order, rejecting
 // anything else and duplicate names. It validates once (unless the caller
-// knows raw to be valid), then walks the
-// members by hand: the token API of encoding/json costs several times more
-// on the hot path of every call. A name spelt plainly as one of known is
-// that string.
+// knows raw to be valid), then walks the members by hand: the token API of
+// encoding/json costs several times more on the hot path of every call. A
+// name spelt plainly as one of known is that string.
 func splitObject(raw []byte, known map[string]string, valid bool) (map[string]json.RawMessage, []string, error) {
 	if raw[0] != '{' {
 		return nil, nil, fault.Invalidf("arguments", "must be a JSON object of named arguments")

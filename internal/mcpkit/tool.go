@@ -82,7 +82,8 @@ type Tool struct {
 	// with json.Unmarshal of the whole object, for the test that holds
 	// the two equal.
 	decodeBoth func(args []byte) (fields, whole any, errFields, errWhole error)
-	byField    bool
+	// byField: the arguments are decoded member by member (fields.go).
+	byField bool
 	// stringArg is Call.StringArg of a call whose input decoded to in.
 	stringArg func(in any, args []byte, name string) string
 	// Gate, when set, decides before anything else whether the caller may
