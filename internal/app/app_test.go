@@ -34,6 +34,12 @@ type harness struct {
 // test's own, closed when the test ends.
 func newApp(t *testing.T, edit func(*config.Config)) (*app.App, *redis.Client, string) {
 	t.Helper()
+	return newAppLogging(t, edit, io.Discard)
+}
+
+// newAppLogging is newApp with the server's log written to log.
+func newAppLogging(t *testing.T, edit func(*config.Config), log io.Writer) (*app.App, *redis.Client, string) {
+	t.Helper()
 	rdb, prefix := testredis.Shared(t)
 	cfg := config.Defaults()
 	cfg.Redis.URL = testredis.URL()
@@ -41,7 +47,7 @@ func newApp(t *testing.T, edit func(*config.Config)) (*app.App, *redis.Client, s
 	if edit != nil {
 		edit(&cfg)
 	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

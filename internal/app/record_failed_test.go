@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/mcp-redis/mcp-redis/internal/app"
 	"github.com/mcp-redis/mcp-redis/internal/config"
 	"github.com/mcp-redis/mcp-redis/internal/keyspace"
 	"github.com/mcp-redis/mcp-redis/internal/testredis"
@@ -25,18 +23,8 @@ import (
 func TestACallRecordRedisRefusesIsLoggedAndCounted(t *testing.T) {
 	for _, wait := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wait=%v", wait), func(t *testing.T) {
-			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-			rdb, prefix := testredis.Shared(t)
-			cfg := config.Defaults()
-			cfg.Redis.URL = testredis.URL()
-			cfg.Redis.Prefix = prefix
-			cfg.Audit.ToolCallsWait = wait
 			var logs testredis.Buffer
-			a, err := app.New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
+			a, rdb, prefix := newAppLogging(t, func(c *config.Config) { c.Audit.ToolCallsWait = wait }, &logs)
 			ctx := context.Background()
 			keys := keyspace.Keyspace{Prefix: prefix}
 			if err := rdb.Set(ctx, keys.Stream(keyspace.AuditLog), "not a stream", 0).Err(); err != nil {
